@@ -101,7 +101,9 @@ const DEFAULT_OPERATIONS: readonly Operation[] = ['CREATE', 'UPDATE'];
 
 /** `Kind namespace/name` or `Kind name`, as messages name the object. */
 export function objectRef(input: Pick<AdmissionInput, 'kind' | 'namespace' | 'name'>): string {
-  return input.namespace ? `${input.kind} ${input.namespace}/${input.name}` : `${input.kind} ${input.name}`;
+  return input.namespace
+    ? `${input.kind} ${input.namespace}/${input.name}`
+    : `${input.kind} ${input.name}`;
 }
 
 /** The one message format: `[policy] Kind ns/name: path: what is wrong; how to fix it`. */
@@ -137,7 +139,8 @@ export class Engine {
       return finish(decision, webhook);
     }
     const now = this.now();
-    let working = webhook === 'mutate' && input.object ? (deepClone(input.object) as KubeObject) : undefined;
+    let working =
+      webhook === 'mutate' && input.object ? (deepClone(input.object) as KubeObject) : undefined;
 
     for (const [id, policy] of this.policies) {
       const settings = this.config.policies[id];
@@ -179,13 +182,19 @@ export class Engine {
     };
   }
 
-  private mutateWith(policy: Policy, ctx: PolicyContext, working: KubeObject, decision: Decision): KubeObject {
+  private mutateWith(
+    policy: Policy,
+    ctx: PolicyContext,
+    working: KubeObject,
+    decision: Decision,
+  ): KubeObject {
     try {
       const ops = policy.mutate!(ctx);
       if (ops.length === 0) return working;
       // Applied to a copy and validated, so that a policy's bad patch is dropped whole instead of
       // leaving a half-applied object or sending the API server a patch that cannot apply.
-      const next = applyPatch(deepClone(working), deepClone(ops), true, true).newDocument as KubeObject;
+      const next = applyPatch(deepClone(working), deepClone(ops), true, true)
+        .newDocument as KubeObject;
       decision.patch.push(...ops);
       decision.patchedBy.push(policy.id);
       return next;
@@ -206,18 +215,34 @@ export class Engine {
     let old = new Set<string>();
     try {
       findings = policy.validate ? await policy.validate(ctx) : [];
-      if (findings.length > 0 && ctx.operation === 'UPDATE' && ctx.oldObject && !policy.judgesExistingViolations) {
-        const before = await policy.validate!({ ...ctx, object: ctx.oldObject, oldObject: undefined });
+      if (
+        findings.length > 0 &&
+        ctx.operation === 'UPDATE' &&
+        ctx.oldObject &&
+        !policy.judgesExistingViolations
+      ) {
+        const before = await policy.validate!({
+          ...ctx,
+          object: ctx.oldObject,
+          oldObject: undefined,
+        });
         old = new Set(before.map(findingKey));
       }
-      for (const n of policy.observe ? policy.observe(ctx) : []) decision.notices.push({ ...n, policy: policy.id });
+      for (const n of policy.observe ? policy.observe(ctx) : [])
+        decision.notices.push({ ...n, policy: policy.id });
     } catch (err) {
       decision.results.push(errorResult(policy.id, mode, err));
       return;
     }
     for (const finding of findings) {
       const preexisting = old.has(findingKey(finding));
-      const result: PolicyResult = { policy: policy.id, mode, finding, preexisting, outcome: outcomeOf(mode, preexisting) };
+      const result: PolicyResult = {
+        policy: policy.id,
+        mode,
+        finding,
+        preexisting,
+        outcome: outcomeOf(mode, preexisting),
+      };
       if (exception && result.outcome !== 'audited') {
         result.outcome = 'excepted';
         result.exception = { name: exception.name, reason: exception.reason };
@@ -259,10 +284,14 @@ function errorResult(policy: string, mode: Mode, err: unknown): PolicyResult {
     finding: {
       reason: 'policy-error',
       path: '',
-      message: `the policy could not evaluate this object (${err instanceof Error ? err.name : 'error'})`,
+      message: `the policy could not evaluate this object (${errorName(err)})`,
       fix: 'check that the object is well-formed; phi-guard logged the details',
     },
   };
+}
+
+function errorName(err: unknown): string {
+  return err instanceof Error ? err.name : 'error';
 }
 
 function findingKey(f: Finding): string {
@@ -275,11 +304,13 @@ function inScope(
   input: AdmissionInput,
 ): boolean {
   const { match } = policy;
-  if (input.subResource !== '' && !(match.subResources ?? []).includes(input.subResource)) return false;
+  const subResources = match.subResources ?? [];
+  if (input.subResource !== '' && !subResources.includes(input.subResource)) return false;
   if (!(match.operations ?? DEFAULT_OPERATIONS).includes(input.operation)) return false;
   if (!match.kinds.includes('*') && !match.kinds.includes(input.kind)) return false;
   if (settings.kinds && !settings.kinds.includes(input.kind)) return false;
-  if (input.namespace === '') return true; // namespace scopes do not apply to cluster-scoped objects
+  // Namespace scopes do not apply to cluster-scoped objects (StorageClass, Namespace...).
+  if (input.namespace === '') return true;
   const { include, exclude } = settings.namespaces;
   return matchesAny(include, input.namespace) && !matchesAny(exclude, input.namespace);
 }
@@ -311,7 +342,14 @@ function finish(decision: Decision, webhook: Webhook, ref = ''): Decision {
   decision.allowed = denied.length === 0;
   decision.message = denied.map((r) => formatFinding(r.policy, ref, r.finding)).join('\n');
   decision.warnings = warned.map((r) =>
-    formatFinding(r.policy, ref, r.finding, r.preexisting ? ' (already present before this update: not denied)' : ' (warn mode: not denied yet)'),
+    formatFinding(
+      r.policy,
+      ref,
+      r.finding,
+      r.preexisting
+        ? ' (already present before this update: not denied)'
+        : ' (warn mode: not denied yet)',
+    ),
   );
   if (!decision.allowed) decision.decision = 'denied';
   else if (webhook === 'mutate' && decision.patch.length > 0) decision.decision = 'mutated';
@@ -328,8 +366,10 @@ function uniq(values: string[]): string {
 // (admission.k8s.io/v1 AdmissionResponse.auditAnnotations).
 function auditAnnotations(d: Decision): Record<string, string> {
   const a: Record<string, string> = { decision: d.decision };
-  const by = (o: Outcome): string[] => d.results.filter((r) => r.outcome === o).map((r) => r.policy);
-  if (by('denied').length + by('error').length) a['denied-by'] = uniq([...by('denied'), ...by('error')]);
+  const by = (o: Outcome): string[] =>
+    d.results.filter((r) => r.outcome === o).map((r) => r.policy);
+  if (by('denied').length + by('error').length)
+    a['denied-by'] = uniq([...by('denied'), ...by('error')]);
   if (by('warned').length) a['warned-by'] = uniq(by('warned'));
   if (by('audited').length) a['audited-by'] = uniq(by('audited'));
   const excepted = d.results.filter((r) => r.exception).map((r) => r.exception!.name);

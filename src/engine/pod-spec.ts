@@ -126,7 +126,9 @@ export function mutableScope(
   if (operation !== 'UPDATE') return { podSpec: false };
   if (kind === 'Pod' && subResource === 'ephemeralcontainers') {
     const old = podSpecOf('Pod', oldObject);
-    const oldNames = new Set(old ? containersOf(old, ['ephemeralContainers']).map((c) => c.name) : []);
+    const oldNames = new Set(
+      old ? containersOf(old, ['ephemeralContainers']).map((c) => c.name) : [],
+    );
     return { podSpec: false, existingEphemeral: oldNames };
   }
   if (kind === 'Pod' || kind === 'Job') return { podSpec: false };

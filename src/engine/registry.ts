@@ -19,14 +19,18 @@ export function checkPolicy(policy: unknown, source: string): Policy {
     throw new Error(`policy module ${source}: ${what}`);
   };
   if (typeof p !== 'object' || p === null) return fail('has no default export of a policy');
-  if (typeof p.id !== 'string' || !ID.test(p.id)) fail(`id ${JSON.stringify(p.id)} is not kebab-case`);
+  if (typeof p.id !== 'string' || !ID.test(p.id))
+    fail(`id ${JSON.stringify(p.id)} is not kebab-case`);
   if (typeof p.title !== 'string' || p.title === '') fail('title is missing');
   if (!Array.isArray(p.hipaa) || p.hipaa.length === 0) fail('hipaa lists no control');
-  if (!p.match || !Array.isArray(p.match.kinds) || p.match.kinds.length === 0) fail('match.kinds is empty');
-  if (!MODES.includes(p.defaultMode as never)) fail(`defaultMode must be one of ${MODES.join(', ')}`);
+  if (!p.match || !Array.isArray(p.match.kinds) || p.match.kinds.length === 0)
+    fail('match.kinds is empty');
+  if (!MODES.includes(p.defaultMode as never))
+    fail(`defaultMode must be one of ${MODES.join(', ')}`);
   if (typeof p.params?.safeParse !== 'function') fail('params is not a schema');
   if (!p.mutate && !p.validate) fail('has neither mutate nor validate');
-  if (!p.params!.safeParse({}).success) fail('params schema must accept {} (give every field a default)');
+  if (!p.params!.safeParse({}).success)
+    fail('params schema must accept {} (give every field a default)');
   return p as Policy;
 }
 
