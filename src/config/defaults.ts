@@ -5,7 +5,12 @@
 import type { ConfigInput } from './schema.js';
 
 /** Namespaces never judged by default (the webhook configurations exclude them too). */
-export const DEFAULT_EXCLUDED_NAMESPACES = ['kube-system', 'kube-public', 'kube-node-lease', 'phi-guard'];
+export const DEFAULT_EXCLUDED_NAMESPACES = [
+  'kube-system',
+  'kube-public',
+  'kube-node-lease',
+  'phi-guard',
+];
 
 /** The config used when none is given. */
 export const DEFAULT_CONFIG: ConfigInput = {

@@ -40,7 +40,8 @@ export function resolveConfig(
   const issues: string[] = [];
 
   for (const id of Object.keys(raw.policies)) {
-    if (!registry.has(id)) issues.push(`policies.${id}: unknown policy (known: ${[...registry.keys()].join(', ')})`);
+    if (!registry.has(id))
+      issues.push(`policies.${id}: unknown policy (known: ${[...registry.keys()].join(', ')})`);
   }
   raw.exceptions.forEach((e, i) => {
     for (const id of e.policies) {
@@ -77,21 +78,30 @@ export function parseConfig(
   try {
     doc = parseYaml(text);
   } catch (err) {
-    throw new ConfigError(source, [`(YAML) ${(err as Error).message.split('\n')[0]}`], { cause: err });
+    throw new ConfigError(source, [`(YAML) ${(err as Error).message.split('\n')[0]}`], {
+      cause: err,
+    });
   }
   return resolveConfig(doc, registry, source);
 }
 
 /** Loads the config file at `path`, or the built-in defaults when no path is given. */
-export function loadConfig(path: string | undefined, registry: ReadonlyMap<string, Policy>): Config {
+export function loadConfig(
+  path: string | undefined,
+  registry: ReadonlyMap<string, Policy>,
+): Config {
   if (path === undefined) return resolveConfig(DEFAULT_CONFIG, registry, 'built-in defaults');
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (err) {
-    throw new ConfigError(path, [`cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`], {
-      cause: err,
-    });
+    throw new ConfigError(
+      path,
+      [`cannot read file: ${(err as NodeJS.ErrnoException).code ?? String(err)}`],
+      {
+        cause: err,
+      },
+    );
   }
   return parseConfig(text, registry, path);
 }
