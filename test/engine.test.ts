@@ -82,7 +82,7 @@ describe('engine: scope', () => {
     ],
     ['kind narrowed away by config', { policies: { 'label-check': { kinds: ['Pod'] } } }, true],
   ] as const)('%s', async (_name, config, allowed) => {
-    const d = await engine(config as ConfigInput).evaluate(makeInput(bad), 'validate');
+    const d = await engine(config as unknown as ConfigInput).evaluate(makeInput(bad), 'validate');
     expect(d.allowed).toBe(allowed);
   });
 

@@ -53,7 +53,8 @@ export function getIn(root: unknown, segments: readonly Segment[]): unknown {
 /**
  * Emits the `add` operation that sets `value` at `segments` only when nothing is there yet.
  *
- * Missing parents are created in the same operation (the value is wrapped), because RFC 6902
+ * Array indexes in `segments` must exist (entries are never invented). Missing object parents
+ * are created in the same operation (the value is wrapped), because RFC 6902
  * `add` fails when the parent does not exist. When a parent exists but is not an object (a
  * malformed `securityContext: "x"`), nothing is emitted: overriding it would hide the error
  * that validation reports.
@@ -66,7 +67,13 @@ export function addIfUnset(
   let cur: unknown = root;
   for (let i = 0; i < segments.length; i++) {
     const s = segments[i] as Segment;
-    if (!isRecord(cur) || typeof s === 'number') return undefined;
+    if (typeof s === 'number') {
+      // Array steps must already exist: inventing list entries is not "filling in a default".
+      if (!Array.isArray(cur) || s >= cur.length) return undefined;
+      cur = cur[s];
+      continue;
+    }
+    if (!isRecord(cur)) return undefined;
     if (!Object.prototype.hasOwnProperty.call(cur, s) || cur[s] === undefined || cur[s] === null) {
       let wrapped = value;
       for (let j = segments.length - 1; j > i; j--) wrapped = { [segments[j] as string]: wrapped };

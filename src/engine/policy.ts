@@ -77,11 +77,11 @@ export interface Finding {
 }
 
 /** One RFC 6902 operation, as policies emit them (paths are JSON Pointers into the object). */
-export interface PatchOperation {
-  op: 'add' | 'replace' | 'remove' | 'test';
-  path: string;
-  value?: unknown;
-}
+export type PatchOperation =
+  | { op: 'add'; path: string; value: unknown }
+  | { op: 'replace'; path: string; value: unknown }
+  | { op: 'test'; path: string; value: unknown }
+  | { op: 'remove'; path: string };
 
 /**
  * Something a policy wants on the record although it is not a violation, e.g. a break-glass
