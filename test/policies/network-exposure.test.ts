@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { formatFinding, objectRef, type Decision } from '../../src/engine/engine.js';
+import type { KubeObject } from '../../src/engine/policy.js';
+import { engineWith, makeInput } from '../fixtures/admission.js';
+import type { PolicyCase } from '../cases/types.js';
+import { cases } from '../cases/network-exposure.js';
+
+const NOW = new Date('2026-06-01T12:00:00Z');
+
+async function validate(
+  c: PolicyCase,
+  labels?: Record<string, Record<string, string>>,
+): Promise<Decision> {
+  const cluster = labels ? { namespaceLabels: (ns: string) => labels[ns] } : undefined;
+  const engine = await engineWith(c.config, { only: [c.policy], now: NOW, cluster });
+  return engine.evaluate(makeInput(c.object, c.request), 'validate');
+}
+
+function expectCase(c: PolicyCase, d: Decision): void {
+  const outcomes = new Set(d.results.map((r) => r.outcome));
+  const expected = {
+    allowed: () => expect(d.results).toEqual([]),
+    denied: () => expect(d.allowed).toBe(false),
+    warned: () => expect(d.allowed && d.warnings.length > 0).toBe(true),
+    audited: () => expect([...outcomes]).toEqual(['audited']),
+    excepted: () => expect([...outcomes]).toEqual(['excepted']),
+  };
+  expected[c.expect]();
+  if (c.expect !== 'denied') expect(d.allowed).toBe(true);
+  if (c.reasons)
+    expect([...new Set(d.results.map((r) => r.finding.reason))].sort()).toEqual(
+      [...c.reasons].sort(),
+    );
+  const input = makeInput(c.object, c.request);
+  const text = [
+    d.message,
+    ...d.warnings,
+    ...d.results.map((r) => formatFinding(r.policy, objectRef(input), r.finding)),
+  ].join('\n');
+  for (const part of c.messageIncludes ?? []) expect(text).toContain(part);
+}
+
+describe('network-exposure cases', () => {
+  it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    expectCase(c, await validate(c));
+  });
+});
+
+describe('network-exposure: PHI namespaces by label', () => {
+  const lb: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name: 'web', namespace: 'records' },
+    spec: { type: 'LoadBalancer', ports: [{ port: 443 }] },
+  };
+
+  it.each([
+    [
+      'namespace labelled with the default phi-guard.io/phi=true',
+      undefined,
+      { 'phi-guard.io/phi': 'true' },
+      'denied',
+    ],
+    [
+      'namespace labelled phi-guard.io/phi=false',
+      undefined,
+      { 'phi-guard.io/phi': 'false' },
+      'allowed',
+    ],
+    ['namespace without labels', undefined, {}, 'allowed'],
+    ['namespace with the key of a key-only selector', 'hipaa', { hipaa: 'whatever' }, 'denied'],
+    ['namespace label selector switched off', '', { 'phi-guard.io/phi': 'true' }, 'allowed'],
+  ] as const)('%s', async (name, selector, labels, expectation) => {
+    const params = selector === undefined ? {} : { phiNamespaceLabel: selector };
+    const c: PolicyCase = {
+      name,
+      policy: 'network-exposure',
+      config: { policies: { 'network-exposure': { params } } },
+      object: lb,
+      expect: expectation,
+    };
+    expectCase(c, await validate(c, { records: labels }));
+  });
+
+  it('namespace unknown to the cache is judged by name only', async () => {
+    const c: PolicyCase = {
+      name: 'unknown',
+      policy: 'network-exposure',
+      object: lb,
+      expect: 'allowed',
+    };
+    expectCase(c, await validate(c, {}));
+  });
+});
+
+describe('network-exposure: configuration', () => {
+  it.each([
+    ['an unknown Service type', { deniedServiceTypes: ['ExternalName'] }, 'deniedServiceTypes'],
+    ['a label selector with spaces', { phiNamespaceLabel: 'phi = yes' }, 'phiNamespaceLabel'],
+  ])('rejects %s', async (_name, params, key) => {
+    const config = { policies: { 'network-exposure': { params } } };
+    await expect(engineWith(config, { only: ['network-exposure'] })).rejects.toThrow(key);
+  });
+});

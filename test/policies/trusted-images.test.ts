@@ -1,0 +1,104 @@
+import { describe, expect, it } from 'vitest';
+import { formatFinding, objectRef, type Decision } from '../../src/engine/engine.js';
+import type { KubeObject } from '../../src/engine/policy.js';
+import { engineWith, makeInput } from '../fixtures/admission.js';
+import type { PolicyCase } from '../cases/types.js';
+import { cases } from '../cases/trusted-images.js';
+
+const NOW = new Date('2026-06-01T12:00:00Z');
+
+async function validate(
+  c: PolicyCase,
+  cluster?: Record<string, Record<string, string>>,
+): Promise<Decision> {
+  const lookup = cluster ? { namespaceLabels: (ns: string) => cluster[ns] } : undefined;
+  const engine = await engineWith(c.config, { only: [c.policy], now: NOW, cluster: lookup });
+  return engine.evaluate(makeInput(c.object, c.request), 'validate');
+}
+
+function expectCase(c: PolicyCase, d: Decision): void {
+  const outcomes = new Set(d.results.map((r) => r.outcome));
+  const expected = {
+    allowed: () => expect(d.results).toEqual([]),
+    denied: () => expect(d.allowed).toBe(false),
+    warned: () => expect(d.allowed && d.warnings.length > 0).toBe(true),
+    audited: () => expect([...outcomes]).toEqual(['audited']),
+    excepted: () => expect([...outcomes]).toEqual(['excepted']),
+  };
+  expected[c.expect]();
+  if (c.expect !== 'denied') expect(d.allowed).toBe(true);
+  if (c.reasons)
+    expect([...new Set(d.results.map((r) => r.finding.reason))].sort()).toEqual(
+      [...c.reasons].sort(),
+    );
+  const input = makeInput(c.object, c.request);
+  const text = [
+    d.message,
+    ...d.warnings,
+    ...d.results.map((r) => formatFinding(r.policy, objectRef(input), r.finding)),
+  ].join('\n');
+  for (const part of c.messageIncludes ?? []) expect(text).toContain(part);
+}
+
+describe('trusted-images cases', () => {
+  it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    expectCase(c, await validate(c));
+  });
+});
+
+describe('trusted-images: requireDigest by namespace label', () => {
+  const pod: KubeObject = {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: { name: 'records', namespace: 'records' },
+    spec: { containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }] },
+  };
+  const config = {
+    policies: {
+      'trusted-images': { params: { requireDigest: { namespaceLabel: 'phi-guard.io/phi=true' } } },
+    },
+  };
+
+  it.each([
+    [
+      'namespace labelled phi-guard.io/phi=true',
+      { records: { 'phi-guard.io/phi': 'true' } },
+      'denied',
+    ],
+    [
+      'namespace labelled phi-guard.io/phi=false',
+      { records: { 'phi-guard.io/phi': 'false' } },
+      'allowed',
+    ],
+    ['namespace unknown to the cache', {}, 'allowed'],
+  ] as const)('%s', async (_name, labels, expect_) => {
+    const c: PolicyCase = {
+      name: _name,
+      policy: 'trusted-images',
+      config,
+      object: pod,
+      expect: expect_,
+    };
+    if (expect_ === 'denied') c.reasons = ['digestRequired'];
+    expectCase(c, await validate(c, labels));
+  });
+});
+
+describe('trusted-images: configuration', () => {
+  it.each([
+    [
+      'requireDigest.namespaceLabel with a space',
+      { requireDigest: { namespaceLabel: 'a b' } },
+      'namespaceLabel',
+    ],
+    [
+      'allowedRegistries entry starting with a slash',
+      { allowedRegistries: ['/acme/*'] },
+      'allowedRegistries',
+    ],
+    ['unknown parameter', { allowRegistries: [] }, 'allowRegistries'],
+  ])('rejects %s', async (_name, params, key) => {
+    const config = { policies: { 'trusted-images': { params } } };
+    await expect(engineWith(config, { only: ['trusted-images'] })).rejects.toThrow(key);
+  });
+});

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { formatFinding, objectRef, type Decision } from '../../src/engine/engine.js';
+import { engineWith, makeInput } from '../fixtures/admission.js';
+import type { PolicyCase } from '../cases/types.js';
+import { cases } from '../cases/workload-metadata.js';
+
+const NOW = new Date('2026-06-01T12:00:00Z');
+
+async function validate(c: PolicyCase): Promise<Decision> {
+  const engine = await engineWith(c.config, { only: [c.policy], now: NOW });
+  return engine.evaluate(makeInput(c.object, c.request), 'validate');
+}
+
+function expectCase(c: PolicyCase, d: Decision): void {
+  const outcomes = new Set(d.results.map((r) => r.outcome));
+  const expected = {
+    allowed: () => expect(d.results).toEqual([]),
+    denied: () => expect(d.allowed).toBe(false),
+    warned: () => expect(d.allowed && d.warnings.length > 0).toBe(true),
+    audited: () => expect([...outcomes]).toEqual(['audited']),
+    excepted: () => expect([...outcomes]).toEqual(['excepted']),
+  };
+  expected[c.expect]();
+  if (c.expect !== 'denied') expect(d.allowed).toBe(true);
+  if (c.reasons)
+    expect([...new Set(d.results.map((r) => r.finding.reason))].sort()).toEqual(
+      [...c.reasons].sort(),
+    );
+  const input = makeInput(c.object, c.request);
+  const text = [
+    d.message,
+    ...d.warnings,
+    ...d.results.map((r) => formatFinding(r.policy, objectRef(input), r.finding)),
+  ].join('\n');
+  for (const part of c.messageIncludes ?? []) expect(text).toContain(part);
+}
+
+describe('workload-metadata cases', () => {
+  it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    expectCase(c, await validate(c));
+  });
+});
+
+describe('workload-metadata: malformed input never throws', () => {
+  it.each([
+    [
+      'labels is a string',
+      { labels: 'owner=x' },
+      { containers: [{ name: 'a', resources: 'lots' }] },
+    ],
+    ['containers is not a list', { labels: {} }, { containers: { name: 'a' } }],
+    [
+      'resources.requests is a list',
+      {},
+      { containers: [{ name: 'a', resources: { requests: ['cpu'] } }] },
+    ],
+    [
+      'ownerReferences is an object',
+      { ownerReferences: { kind: 'ReplicaSet' } },
+      { containers: [] },
+    ],
+  ])('%s', async (_name, metadata, spec) => {
+    const object = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'odd', namespace: 'clinic', ...metadata },
+      spec,
+    };
+    const engine = await engineWith({}, { only: ['workload-metadata'] });
+    const d = await engine.evaluate(makeInput(object), 'validate');
+    expect(d.results.some((r) => r.outcome === 'error')).toBe(false);
+  });
+});
+
+describe('workload-metadata: configuration', () => {
+  it.each([
+    ['a required label that is not a label key', { requiredLabels: ['bad key'] }, 'requiredLabels'],
+    ['an allowed-values list that is empty', { allowedValues: { tier: [] } }, 'allowedValues'],
+    ['an unknown resource switch', { resources: { gpuRequest: true } }, 'gpuRequest'],
+  ])('rejects %s', async (_name, params, key) => {
+    const config = { policies: { 'workload-metadata': { params } } };
+    await expect(engineWith(config, { only: ['workload-metadata'] })).rejects.toThrow(key);
+  });
+});
