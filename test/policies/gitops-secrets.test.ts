@@ -1,0 +1,86 @@
+import { describe, expect, it } from 'vitest';
+import { formatFinding, objectRef, type Decision } from '../../src/engine/engine.js';
+import { engineWith, makeInput } from '../fixtures/admission.js';
+import type { PolicyCase } from '../cases/types.js';
+import { cases } from '../cases/gitops-secrets.js';
+
+const POLICY = 'gitops-secrets';
+const NOW = new Date('2026-06-01T12:00:00Z');
+
+async function validate(c: PolicyCase): Promise<Decision> {
+  const engine = await engineWith(c.config, { only: [c.policy], now: NOW });
+  return engine.evaluate(makeInput(c.object, c.request), 'validate');
+}
+
+function expectCase(c: PolicyCase, d: Decision): void {
+  const outcomes = [...new Set(d.results.map((r) => r.outcome))];
+  const expected = {
+    allowed: () => expect(d.results).toEqual([]),
+    denied: () => expect(d.allowed).toBe(false),
+    warned: () => expect(d.allowed && d.warnings.length > 0).toBe(true),
+    audited: () => expect(outcomes).toEqual(['audited']),
+    excepted: () => expect(outcomes).toEqual(['excepted']),
+  };
+  expected[c.expect]();
+  if (c.expect !== 'denied') expect(d.allowed).toBe(true);
+  if (c.reasons) {
+    expect([...new Set(d.results.map((r) => r.finding.reason))].sort()).toEqual(
+      [...c.reasons].sort(),
+    );
+  }
+  const ref = objectRef(makeInput(c.object, c.request));
+  const text = [
+    d.message,
+    ...d.warnings,
+    ...d.results.map((r) => formatFinding(r.policy, ref, r.finding)),
+  ].join('\n');
+  for (const part of c.messageIncludes ?? []) expect(text).toContain(part);
+}
+
+describe('gitops-secrets cases', () => {
+  it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+    expectCase(c, await validate(c));
+  });
+
+  it('no case is offered to the offline check (each depends on the requester)', () => {
+    expect(cases.every((c) => c.offline === false)).toBe(true);
+  });
+});
+
+describe('gitops-secrets: configuration', () => {
+  it.each([
+    [
+      'a service account of any namespace',
+      { gitopsIdentities: { users: ['system:serviceaccount:*:argocd-application-controller'] } },
+      'any namespace',
+    ],
+    ['every user', { gitopsIdentities: { users: ['*'] } }, 'gitopsIdentities.users'],
+    [
+      'every authenticated user',
+      { gitopsIdentities: { groups: ['system:authenticated'] } },
+      'system:authenticated',
+    ],
+    ['an unknown field', { gitopsIdentity: [] }, 'gitopsIdentity'],
+  ])('rejects %s', async (_name, params, part) => {
+    const config = { policies: { [POLICY]: { params } } };
+    await expect(engineWith(config, { only: [POLICY] })).rejects.toThrow(part);
+  });
+
+  it('accepts a service-account glob whose namespace is exact', async () => {
+    const params = { gitopsIdentities: { users: ['system:serviceaccount:gitops:*'] } };
+    const engine = await engineWith({ policies: { [POLICY]: { params } } }, { only: [POLICY] });
+    const secret = {
+      apiVersion: 'v1',
+      kind: 'Secret',
+      metadata: { name: 's', namespace: 'a' },
+      data: { k: 'dg==' },
+    };
+    const d = await engine.evaluate(
+      makeInput(secret, {
+        userInfo: { username: 'system:serviceaccount:gitops:tenant-a', groups: [] },
+      }),
+      'validate',
+    );
+    expect(d.allowed).toBe(false);
+  });
+});
