@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { formatFinding, objectRef, type Decision } from '../../src/engine/engine.js';
+import { type Decision } from '../../src/engine/engine.js';
 import type { KubeObject } from '../../src/engine/policy.js';
 import { engineWith, makeInput } from '../fixtures/admission.js';
 import type { PolicyCase } from '../cases/types.js';
 import { cases } from '../cases/network-exposure.js';
+import { expectCase } from '../fixtures/cases.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 
@@ -14,30 +15,6 @@ async function validate(
   const cluster = labels ? { namespaceLabels: (ns: string) => labels[ns] } : undefined;
   const engine = await engineWith(c.config, { only: [c.policy], now: NOW, cluster });
   return engine.evaluate(makeInput(c.object, c.request), 'validate');
-}
-
-function expectCase(c: PolicyCase, d: Decision): void {
-  const outcomes = new Set(d.results.map((r) => r.outcome));
-  const expected = {
-    allowed: () => expect(d.results).toEqual([]),
-    denied: () => expect(d.allowed).toBe(false),
-    warned: () => expect(d.allowed && d.warnings.length > 0).toBe(true),
-    audited: () => expect([...outcomes]).toEqual(['audited']),
-    excepted: () => expect([...outcomes]).toEqual(['excepted']),
-  };
-  expected[c.expect]();
-  if (c.expect !== 'denied') expect(d.allowed).toBe(true);
-  if (c.reasons)
-    expect([...new Set(d.results.map((r) => r.finding.reason))].sort()).toEqual(
-      [...c.reasons].sort(),
-    );
-  const input = makeInput(c.object, c.request);
-  const text = [
-    d.message,
-    ...d.warnings,
-    ...d.results.map((r) => formatFinding(r.policy, objectRef(input), r.finding)),
-  ].join('\n');
-  for (const part of c.messageIncludes ?? []) expect(text).toContain(part);
 }
 
 describe('network-exposure cases', () => {

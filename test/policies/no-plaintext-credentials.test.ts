@@ -1,10 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { formatFinding, objectRef, type Decision } from '../../src/engine/engine.js';
+import { type Decision } from '../../src/engine/engine.js';
 import type { KubeObject } from '../../src/engine/policy.js';
 import { engineWith, makeInput } from '../fixtures/admission.js';
 import { bareContainer, pod } from '../fixtures/pods.js';
 import type { PolicyCase } from '../cases/types.js';
 import { cases, SECRET_VALUES } from '../cases/no-plaintext-credentials.js';
+import { expectCase, decisionText } from '../fixtures/cases.js';
 
 const POLICY = 'no-plaintext-credentials';
 const NOW = new Date('2026-06-01T12:00:00Z');
@@ -12,34 +13,6 @@ const NOW = new Date('2026-06-01T12:00:00Z');
 async function validate(c: PolicyCase): Promise<Decision> {
   const engine = await engineWith(c.config, { only: [c.policy], now: NOW });
   return engine.evaluate(makeInput(c.object, c.request), 'validate');
-}
-
-function textOf(c: PolicyCase, d: Decision): string {
-  const ref = objectRef(makeInput(c.object, c.request));
-  return [
-    d.message,
-    ...d.warnings,
-    ...d.results.map((r) => formatFinding(r.policy, ref, r.finding)),
-  ].join('\n');
-}
-
-function expectCase(c: PolicyCase, d: Decision): void {
-  const outcomes = [...new Set(d.results.map((r) => r.outcome))];
-  const expected = {
-    allowed: () => expect(d.results).toEqual([]),
-    denied: () => expect(d.allowed).toBe(false),
-    warned: () => expect(d.allowed && d.warnings.length > 0).toBe(true),
-    audited: () => expect(outcomes).toEqual(['audited']),
-    excepted: () => expect(outcomes).toEqual(['excepted']),
-  };
-  expected[c.expect]();
-  if (c.expect !== 'denied') expect(d.allowed).toBe(true);
-  if (c.reasons) {
-    expect([...new Set(d.results.map((r) => r.finding.reason))].sort()).toEqual(
-      [...c.reasons].sort(),
-    );
-  }
-  for (const part of c.messageIncludes ?? []) expect(textOf(c, d)).toContain(part);
 }
 
 describe('no-plaintext-credentials cases', () => {
@@ -55,7 +28,7 @@ describe('no-plaintext-credentials never repeats a credential', () => {
     const d = await validate(c);
     expect(d.results.length).toBeGreaterThan(0);
     // Everything the admission layer may log, answer or annotate with.
-    const emitted = JSON.stringify({ d, text: textOf(c, d) });
+    const emitted = JSON.stringify({ d, text: decisionText(c, d) });
     for (const value of SECRET_VALUES) expect(emitted).not.toContain(value);
   });
 });

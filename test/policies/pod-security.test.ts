@@ -5,15 +5,9 @@
  */
 import fastJsonPatch from 'fast-json-patch';
 import { describe, expect, it } from 'vitest';
-import {
-  formatFinding,
-  objectRef,
-  type AdmissionInput,
-  type Decision,
-} from '../../src/engine/engine.js';
+import { type AdmissionInput, type Decision } from '../../src/engine/engine.js';
 import type { KubeObject, PatchOperation } from '../../src/engine/policy.js';
 import type { ConfigInput } from '../../src/config/schema.js';
-import type { PolicyCase } from '../cases/types.js';
 import { cases } from '../cases/pod-security.js';
 import { engineWith, makeInput } from '../fixtures/admission.js';
 import {
@@ -29,6 +23,7 @@ import {
   restrictedContainer,
   restrictedSpec,
 } from '../fixtures/pods.js';
+import { expectCase } from '../fixtures/cases.js';
 
 const { applyPatch, deepClone, validate: validatePatch } = fastJsonPatch;
 const POLICY = 'pod-security';
@@ -42,31 +37,6 @@ async function evaluate(
 ): Promise<Decision> {
   const engine = await engineWith(config, { only: [POLICY], now: NOW });
   return engine.evaluate(makeInput(object, request), webhook);
-}
-
-function expectCase(c: PolicyCase, d: Decision): void {
-  const outcomes = [...new Set(d.results.map((r) => r.outcome))];
-  const expected = {
-    allowed: () => expect(d.results).toEqual([]),
-    denied: () => expect(d.allowed).toBe(false),
-    warned: () => expect(d.allowed && d.warnings.length > 0).toBe(true),
-    audited: () => expect(outcomes).toEqual(['audited']),
-    excepted: () => expect(outcomes).toEqual(['excepted']),
-  };
-  expected[c.expect]();
-  if (c.expect !== 'denied') expect(d.allowed).toBe(true);
-  expect(d.results.map((r) => r.finding.reason)).not.toContain('policy-error');
-  if (c.reasons)
-    expect([...new Set(d.results.map((r) => r.finding.reason))].sort()).toEqual(
-      [...c.reasons].sort(),
-    );
-  const ref = objectRef(makeInput(c.object, c.request));
-  const text = [
-    d.message,
-    ...d.warnings,
-    ...d.results.map((r) => formatFinding(r.policy, ref, r.finding)),
-  ].join('\n');
-  for (const part of c.messageIncludes ?? []) expect(text).toContain(part);
 }
 
 describe('pod-security cases', () => {

@@ -1,38 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { formatFinding, objectRef, type Decision } from '../../src/engine/engine.js';
+import { type Decision } from '../../src/engine/engine.js';
 import { engineWith, makeInput } from '../fixtures/admission.js';
 import type { PolicyCase } from '../cases/types.js';
 import { cases } from '../cases/workload-metadata.js';
+import { expectCase } from '../fixtures/cases.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 
 async function validate(c: PolicyCase): Promise<Decision> {
   const engine = await engineWith(c.config, { only: [c.policy], now: NOW });
   return engine.evaluate(makeInput(c.object, c.request), 'validate');
-}
-
-function expectCase(c: PolicyCase, d: Decision): void {
-  const outcomes = new Set(d.results.map((r) => r.outcome));
-  const expected = {
-    allowed: () => expect(d.results).toEqual([]),
-    denied: () => expect(d.allowed).toBe(false),
-    warned: () => expect(d.allowed && d.warnings.length > 0).toBe(true),
-    audited: () => expect([...outcomes]).toEqual(['audited']),
-    excepted: () => expect([...outcomes]).toEqual(['excepted']),
-  };
-  expected[c.expect]();
-  if (c.expect !== 'denied') expect(d.allowed).toBe(true);
-  if (c.reasons)
-    expect([...new Set(d.results.map((r) => r.finding.reason))].sort()).toEqual(
-      [...c.reasons].sort(),
-    );
-  const input = makeInput(c.object, c.request);
-  const text = [
-    d.message,
-    ...d.warnings,
-    ...d.results.map((r) => formatFinding(r.policy, objectRef(input), r.finding)),
-  ].join('\n');
-  for (const part of c.messageIncludes ?? []) expect(text).toContain(part);
 }
 
 describe('workload-metadata cases', () => {
