@@ -2,13 +2,14 @@
  * Reloading the config file when it changes on disk, without a restart.
  *
  * In a cluster the file is a ConfigMap volume: the kubelet writes a new timestamped folder and
- * swaps the `..data` symlink to it (kubernetes pkg/volume/util/atomic_writer.go), so the file's
- * own inode never changes and a watch on the file reports nothing. The watch is therefore on the
- * file's folder, and a periodic read backs it up where watch events are lost (network or overlay
- * filesystems, inotify limits). A change is only acted on when the content differs.
+ * swaps the `..data` symlink to it (kubernetes pkg/volume/util/atomic_writer.go). A watch set on
+ * the file follows the old inode, which is never written again, so it reports nothing. The watch
+ * is therefore on the file's folder, and a periodic stat backs it up where watch events are lost
+ * (network or overlay filesystems, inotify limits). A change is acted on only when the content
+ * differs.
  */
 import { createHash } from 'node:crypto';
-import { readFileSync, watch, type FSWatcher } from 'node:fs';
+import { readFileSync, statSync, watch, type FSWatcher } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Policy } from '../engine/policy.js';
 import { ConfigError, loadConfig } from './load.js';
@@ -35,6 +36,8 @@ export interface ConfigWatchOptions {
   onWatchError?: (err: Error) => void;
   /** Poll period in ms; 0 turns polling off. */
   pollIntervalMs?: number;
+  /** Watch the file's folder (default true); the poll runs regardless. */
+  watchDirectory?: boolean;
   debounceMs?: number;
 }
 
@@ -49,7 +52,10 @@ export interface ConfigWatch {
  * Loads the config at `path` and watches it; throws a ConfigError when the file is not a valid
  * config at start, so that the caller can refuse to start.
  */
-export function loadAndWatchConfig(options: ConfigWatchOptions): { config: Config; watch: ConfigWatch } {
+export function loadAndWatchConfig(options: ConfigWatchOptions): {
+  config: Config;
+  watch: ConfigWatch;
+} {
   const digest = digestOf(options.path);
   const config = loadConfig(options.path, options.registry);
   return { config, watch: watchConfig(options, digest) };
@@ -59,14 +65,25 @@ export function loadAndWatchConfig(options: ConfigWatchOptions): { config: Confi
 export function watchConfig(options: ConfigWatchOptions, digest: string | undefined): ConfigWatch {
   let last = digest;
   let debounce: NodeJS.Timeout | undefined;
-  const watcher = watchFolder(options, () => {
+  const onEvent = () => {
     clearTimeout(debounce);
     debounce = setTimeout(check, options.debounceMs ?? DEFAULT_CONFIG_DEBOUNCE_MS);
     debounce.unref();
-  });
+  };
+  const watcher = options.watchDirectory === false ? undefined : watchFolder(options, onEvent);
+  let seen = statSignature(options.path);
   const period = options.pollIntervalMs ?? DEFAULT_CONFIG_POLL_MS;
-  const poll = period > 0 ? setInterval(check, period).unref() : undefined;
+  const poll =
+    period > 0
+      ? setInterval(() => {
+          const now = statSignature(options.path);
+          if (now !== seen) check();
+          seen = now;
+        }, period).unref()
+      : undefined;
 
+  // A plain in-place write read half-way is loaded as it is if it parses; the write's next event
+  // (or the next poll) sees another digest and loads the whole file.
   function check(): ReloadResult {
     const now = digestOf(options.path);
     if (now === last) return 'unchanged';
@@ -75,7 +92,11 @@ export function watchConfig(options: ConfigWatchOptions, digest: string | undefi
       options.onReload(loadConfig(options.path, options.registry));
       return 'success';
     } catch (err) {
-      options.onReject(err instanceof ConfigError ? err : new ConfigError(options.path, ['cannot load'], { cause: err }));
+      options.onReject(
+        err instanceof ConfigError
+          ? err
+          : new ConfigError(options.path, ['cannot load'], { cause: err }),
+      );
       return 'failure';
     }
   }
@@ -102,6 +123,16 @@ function watchFolder(options: ConfigWatchOptions, onEvent: () => void): FSWatche
   } catch (err) {
     options.onWatchError?.(new Error(`cannot watch ${dir}; polling only`, { cause: err }));
     return undefined;
+  }
+}
+
+// stat follows symlinks, so a `..data` swap shows as another inode behind the same path.
+function statSignature(path: string): string {
+  try {
+    const s = statSync(path);
+    return `${s.ino}:${s.size}:${s.mtimeMs}:${s.ctimeMs}`;
+  } catch {
+    return 'missing';
   }
 }
 

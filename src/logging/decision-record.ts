@@ -1,0 +1,85 @@
+/**
+ * The decision record: one JSON line per admission decision, for the compliance auditor.
+ *
+ * It says who asked (from `userInfo` only), what about (kind, namespace, name, never the object's
+ * contents), what was decided and why (policy, mode, outcome, field path and message per
+ * finding). Messages carry no values by the policies' contract (see src/engine/policy.ts
+ * Finding), and patches are logged by path only because a patch value is object content.
+ */
+import type { AdmissionInput, Decision } from '../engine/engine.js';
+import type { Logger } from './logger.js';
+import { LOG_FIELD as F, LOG_MESSAGE, VIOLATION_FIELD as V } from './fields.js';
+
+/**
+ * The fields of one decision line. pino adds `time`, `level` and `msg`; `uid` and `webhook` are
+ * bound on the request's child logger.
+ */
+export function decisionRecord(
+  input: AdmissionInput,
+  decision: Decision,
+  durationMs: number,
+): Record<string, unknown> {
+  const exceptions = decision.results.flatMap((r) => (r.exception ? [r.exception.name] : []));
+  return {
+    [F.operation]: input.operation,
+    [F.kind]: input.kind,
+    [F.subResource]: input.subResource || undefined,
+    [F.namespace]: input.namespace,
+    [F.name]: input.name,
+    [F.user]: input.userInfo.username,
+    [F.groups]: input.userInfo.groups,
+    [F.dryRun]: input.dryRun,
+    [F.decision]: decision.decision,
+    [F.skipped]: decision.skipped,
+    [F.violations]: decision.results.map((r) => ({
+      [V.policy]: r.policy,
+      [V.mode]: r.mode,
+      [V.outcome]: r.outcome,
+      [V.reason]: r.finding.reason,
+      [V.path]: r.finding.path,
+      [V.message]: r.finding.message,
+      [V.exception]: r.exception?.name,
+    })),
+    [F.patched]: decision.patch.map((op) => op.path),
+    [F.exceptions]: [...new Set(exceptions)],
+    [F.expiredExceptions]: decision.expiredExceptions,
+    [F.notices]: decision.notices.map((n) => ({ [F.policy]: n.policy, [F.reason]: n.reason })),
+    [F.durationMs]: Math.round(durationMs * 1000) / 1000,
+  };
+}
+
+/**
+ * Writes the decision line, then one warn line per distinct notice (break-glass acts). A dry run
+ * changes nothing, so its notices stay on the decision line (`notices`) and raise no warning.
+ */
+export function logDecision(
+  log: Logger,
+  input: AdmissionInput,
+  decision: Decision,
+  durationMs: number,
+): void {
+  log.info(decisionRecord(input, decision, durationMs), LOG_MESSAGE.decision);
+  if (input.dryRun) return;
+
+  const seen = new Set<string>();
+  for (const notice of decision.notices) {
+    const key = `${notice.policy}\u0000${notice.reason}\u0000${notice.message}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    log.warn(
+      {
+        [F.policy]: notice.policy,
+        [F.reason]: notice.reason,
+        [F.user]: input.userInfo.username,
+        [F.groups]: input.userInfo.groups,
+        [F.operation]: input.operation,
+        [F.kind]: input.kind,
+        [F.subResource]: input.subResource || undefined,
+        [F.namespace]: input.namespace,
+        [F.name]: input.name,
+        [F.notice]: notice.message,
+      },
+      LOG_MESSAGE.notice,
+    );
+  }
+}
