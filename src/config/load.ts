@@ -21,10 +21,17 @@ export class ConfigError extends Error {
   }
 }
 
+// Names the value received when it is a scalar, so that "mode: block" reads as what was wrong.
+function received(issue: z.core.$ZodIssue): string {
+  const input = (issue as { input?: unknown }).input;
+  const scalar = ['string', 'number', 'boolean'].includes(typeof input);
+  return scalar ? ` (got ${JSON.stringify(input).slice(0, 80)})` : '';
+}
+
 function issueLines(error: z.ZodError, prefix: string): string[] {
   return error.issues.map((i) => {
     const path = [prefix, ...i.path.map(String)].filter((s) => s !== '').join('.');
-    return `${path || '(top level)'}: ${i.message}`;
+    return `${path || '(top level)'}: ${i.message}${received(i)}`;
   });
 }
 
@@ -34,7 +41,7 @@ export function resolveConfig(
   registry: ReadonlyMap<string, Policy>,
   source = 'config',
 ): Config {
-  const parsed = ConfigSchema.safeParse(doc ?? {});
+  const parsed = ConfigSchema.safeParse(doc ?? {}, { reportInput: true });
   if (!parsed.success) throw new ConfigError(source, issueLines(parsed.error, ''));
   const raw = parsed.data;
   const issues: string[] = [];
@@ -52,7 +59,7 @@ export function resolveConfig(
   const policies: Record<string, ResolvedPolicySettings> = {};
   for (const [id, policy] of registry) {
     const settings = raw.policies[id];
-    const params = policy.params.safeParse(settings?.params ?? {});
+    const params = policy.params.safeParse(settings?.params ?? {}, { reportInput: true });
     if (!params.success) {
       issues.push(...issueLines(params.error, `policies.${id}.params`));
       continue;
