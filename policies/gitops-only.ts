@@ -44,18 +44,14 @@ import {
   matchesIdentity,
   matchingGroup,
 } from '../src/engine/identity.js';
-
-const LABEL = /^([A-Za-z0-9][-A-Za-z0-9_./]*)(?:=([-A-Za-z0-9_.]*))?$/;
+import { labelsMatch, namespaceLabelParam } from '../src/engine/namespace-selector.js';
 
 const params = z
   .object({
     /** Namespaces (globs) that are GitOps-managed whatever their labels. */
     namespaces: z.array(z.string().min(1)).default([]),
     /** Namespace label marking a GitOps-managed namespace: `key=value` or `key`. */
-    namespaceLabel: z
-      .string()
-      .regex(new RegExp(`^$|${LABEL.source}`), 'must be "key=value", "key" or empty')
-      .default('phi-guard.io/gitops-managed=true'),
+    namespaceLabel: namespaceLabelParam('phi-guard.io/gitops-managed=true'),
     /** Identities that sync from Git. */
     gitopsIdentities: identitySelector(DEFAULT_GITOPS_IDENTITIES),
     /** The cluster's own controllers and other trusted operators. */
@@ -86,14 +82,6 @@ function labelsOf(object: unknown): Record<string, string> | undefined {
   return isRecord(labels) ? (labels as Record<string, string>) : undefined;
 }
 
-function hasLabel(labels: Record<string, string> | undefined, selector: string): boolean {
-  const match = LABEL.exec(selector);
-  if (!labels || !match) return false;
-  const [, key, value] = match as unknown as [string, string, string | undefined];
-  if (!Object.prototype.hasOwnProperty.call(labels, key)) return false;
-  return value === undefined || labels[key] === value;
-}
-
 /**
  * The GitOps-managed namespace this request acts in, or undefined. Namespace objects are
  * judged by their own name (the API server also sends it as the request namespace, kubernetes
@@ -107,7 +95,7 @@ function managedNamespace(ctx: Ctx): string | undefined {
   if (matchesAny(namespaces, namespace)) return namespace;
   if (namespaceLabel === '') return undefined;
   const labels = isNamespace ? labelsOf(ctx.oldObject) : ctx.cluster.namespaceLabels(namespace);
-  return hasLabel(labels, namespaceLabel) ? namespace : undefined;
+  return labelsMatch(labels, namespaceLabel) ? namespace : undefined;
 }
 
 function judge(ctx: Ctx): Verdict {

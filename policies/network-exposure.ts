@@ -36,22 +36,14 @@
 import { z } from 'zod';
 import { definePolicy, type Finding, type PolicyContext } from '../src/engine/policy.js';
 import { getIn, isRecord, toFieldPath, type Segment } from '../src/engine/paths.js';
-import { matchesAny } from '../src/engine/glob.js';
-
-const LABEL_NAME = '[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?';
-const LABEL_SELECTOR = new RegExp(
-  `^(?:[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?/)?${LABEL_NAME}(?:=(?:${LABEL_NAME})?)?$`,
-);
+import { namespaceLabelParam, namespaceSelected } from '../src/engine/namespace-selector.js';
 
 const SERVICE_TYPES = ['LoadBalancer', 'NodePort'] as const;
 
 const params = z
   .object({
     phiNamespaces: z.array(z.string().min(1)).default([]),
-    phiNamespaceLabel: z
-      .string()
-      .refine((s) => s === '' || LABEL_SELECTOR.test(s), 'must be "key=value", "key" or ""')
-      .default('phi-guard.io/phi=true'),
+    phiNamespaceLabel: namespaceLabelParam('phi-guard.io/phi=true'),
     deniedServiceTypes: z.array(z.enum(SERVICE_TYPES)).default([...SERVICE_TYPES]),
     denyExternalIPs: z.boolean().default(true),
     requireHttpDisabled: z.boolean().default(false),
@@ -79,14 +71,7 @@ export default definePolicy({
 
 function holdsPhi(ctx: PolicyContext<Params>): boolean {
   const { phiNamespaces, phiNamespaceLabel } = ctx.params;
-  if (ctx.namespace === '') return false;
-  if (matchesAny(phiNamespaces, ctx.namespace)) return true;
-  if (phiNamespaceLabel === '') return false;
-  const labels = ctx.cluster.namespaceLabels(ctx.namespace);
-  if (!labels) return false;
-  const eq = phiNamespaceLabel.indexOf('=');
-  if (eq < 0) return Object.prototype.hasOwnProperty.call(labels, phiNamespaceLabel);
-  return getIn(labels, [phiNamespaceLabel.slice(0, eq)]) === phiNamespaceLabel.slice(eq + 1);
+  return namespaceSelected(ctx.cluster, ctx.namespace, phiNamespaces, phiNamespaceLabel);
 }
 
 function judgeService(spec: Record<string, unknown>, p: Params): Finding[] {

@@ -28,25 +28,16 @@
  */
 import { z } from 'zod';
 import { definePolicy, type Finding, type PolicyContext } from '../src/engine/policy.js';
-import { getIn, isRecord, toFieldPath, type Segment } from '../src/engine/paths.js';
+import { isRecord, toFieldPath, type Segment } from '../src/engine/paths.js';
 import { containersOf, podSpecOf, POD_KINDS, type PodSpecView } from '../src/engine/pod-spec.js';
-import { globMatch, matchesAny } from '../src/engine/glob.js';
+import { globMatch } from '../src/engine/glob.js';
 import { parseImageRef, type ImageRef } from '../src/engine/image-ref.js';
-
-// Label key (optional DNS-subdomain prefix, then a name) with an optional `=value`.
-const LABEL_NAME = '[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?';
-const LABEL_SELECTOR = new RegExp(
-  `^(?:[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?/)?${LABEL_NAME}(?:=(?:${LABEL_NAME})?)?$`,
-);
+import { namespaceLabelParam, namespaceSelected } from '../src/engine/namespace-selector.js';
 
 const registryEntry = z
   .string()
   .min(1, 'must not be empty')
   .refine((s) => !s.startsWith('/'), 'must start with a registry host (e.g. ghcr.io/acme/*)');
-
-const labelSelector = z
-  .string()
-  .refine((s) => s === '' || LABEL_SELECTOR.test(s), 'must be "key=value", "key" or ""');
 
 const params = z
   .object({
@@ -55,7 +46,7 @@ const params = z
     requireDigest: z
       .object({
         namespaces: z.array(z.string().min(1)).default([]),
-        namespaceLabel: labelSelector.default(''),
+        namespaceLabel: namespaceLabelParam(''),
       })
       .strict()
       .default({ namespaces: [], namespaceLabel: '' }),
@@ -202,15 +193,5 @@ function judgeTag(site: ImageSite, ref: ImageRef): Finding | undefined {
 
 function requiresDigest(ctx: PolicyContext<Params>): boolean {
   const { namespaces, namespaceLabel } = ctx.params.requireDigest;
-  if (ctx.namespace === '') return false;
-  if (matchesAny(namespaces, ctx.namespace)) return true;
-  if (namespaceLabel === '') return false;
-  return labelsMatch(ctx.cluster.namespaceLabels(ctx.namespace), namespaceLabel);
-}
-
-function labelsMatch(labels: Record<string, string> | undefined, selector: string): boolean {
-  if (!labels) return false;
-  const eq = selector.indexOf('=');
-  if (eq < 0) return Object.prototype.hasOwnProperty.call(labels, selector);
-  return getIn(labels, [selector.slice(0, eq)]) === selector.slice(eq + 1);
+  return namespaceSelected(ctx.cluster, ctx.namespace, namespaces, namespaceLabel);
 }
