@@ -1,17 +1,16 @@
 import { describe, expect, it } from 'vitest';
 import { type Decision } from '../../src/engine/engine.js';
 import type { ClusterLookup, KubeObject } from '../../src/engine/policy.js';
-import { engineWith, makeInput } from '../fixtures/admission.js';
+import { engineWith } from '../fixtures/admission.js';
 import type { PolicyCase } from '../cases/types.js';
 import { cases, USERS } from '../cases/gitops-only.js';
-import { expectCase } from '../fixtures/cases.js';
+import { expectCase, validateCase } from '../fixtures/cases.js';
 
 const POLICY = 'gitops-only';
 const NOW = new Date('2026-06-01T12:00:00Z');
 
-async function validate(c: PolicyCase, cluster?: ClusterLookup): Promise<Decision> {
-  const engine = await engineWith(c.config, { only: [c.policy], now: NOW, cluster });
-  return engine.evaluate(makeInput(c.object, c.request), 'validate');
+function validate(c: PolicyCase, cluster?: ClusterLookup): Promise<Decision> {
+  return validateCase(c, { now: NOW, cluster });
 }
 
 const configMap: KubeObject = {

@@ -1,20 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { type Decision } from '../../src/engine/engine.js';
 import type { KubeObject } from '../../src/engine/policy.js';
-import { engineWith, makeInput } from '../fixtures/admission.js';
+import { engineWith } from '../fixtures/admission.js';
 import type { PolicyCase } from '../cases/types.js';
 import { cases } from '../cases/network-exposure.js';
-import { expectCase } from '../fixtures/cases.js';
+import { expectCase, labelTable, validateCase } from '../fixtures/cases.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 
-async function validate(
-  c: PolicyCase,
-  labels?: Record<string, Record<string, string>>,
-): Promise<Decision> {
-  const cluster = labels ? { namespaceLabels: (ns: string) => labels[ns] } : undefined;
-  const engine = await engineWith(c.config, { only: [c.policy], now: NOW, cluster });
-  return engine.evaluate(makeInput(c.object, c.request), 'validate');
+function validate(c: PolicyCase, labels?: Record<string, Record<string, string>>) {
+  return validateCase(c, { now: NOW, cluster: labels ? labelTable(labels) : undefined });
 }
 
 describe('network-exposure cases', () => {

@@ -5,15 +5,12 @@ import { engineWith, makeInput } from '../fixtures/admission.js';
 import { bareContainer, pod } from '../fixtures/pods.js';
 import type { PolicyCase } from '../cases/types.js';
 import { cases, SECRET_VALUES } from '../cases/no-plaintext-credentials.js';
-import { expectCase, decisionText } from '../fixtures/cases.js';
+import { validateCase, expectCase, decisionText } from '../fixtures/cases.js';
 
 const POLICY = 'no-plaintext-credentials';
 const NOW = new Date('2026-06-01T12:00:00Z');
 
-async function validate(c: PolicyCase): Promise<Decision> {
-  const engine = await engineWith(c.config, { only: [c.policy], now: NOW });
-  return engine.evaluate(makeInput(c.object, c.request), 'validate');
-}
+const validate = (c: PolicyCase): Promise<Decision> => validateCase(c, { now: NOW });
 
 describe('no-plaintext-credentials cases', () => {
   it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {

@@ -1,20 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { type Decision } from '../../src/engine/engine.js';
 import type { KubeObject } from '../../src/engine/policy.js';
-import { engineWith, makeInput } from '../fixtures/admission.js';
+import { engineWith } from '../fixtures/admission.js';
 import type { PolicyCase } from '../cases/types.js';
 import { cases } from '../cases/trusted-images.js';
-import { expectCase } from '../fixtures/cases.js';
+import { expectCase, labelTable, validateCase } from '../fixtures/cases.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 
-async function validate(
-  c: PolicyCase,
-  cluster?: Record<string, Record<string, string>>,
-): Promise<Decision> {
-  const lookup = cluster ? { namespaceLabels: (ns: string) => cluster[ns] } : undefined;
-  const engine = await engineWith(c.config, { only: [c.policy], now: NOW, cluster: lookup });
-  return engine.evaluate(makeInput(c.object, c.request), 'validate');
+function validate(c: PolicyCase, labels?: Record<string, Record<string, string>>) {
+  return validateCase(c, { now: NOW, cluster: labels ? labelTable(labels) : undefined });
 }
 
 describe('trusted-images cases', () => {

@@ -3,14 +3,11 @@ import { type Decision } from '../../src/engine/engine.js';
 import { engineWith, makeInput } from '../fixtures/admission.js';
 import type { PolicyCase } from '../cases/types.js';
 import { cases } from '../cases/workload-metadata.js';
-import { expectCase } from '../fixtures/cases.js';
+import { validateCase, expectCase } from '../fixtures/cases.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 
-async function validate(c: PolicyCase): Promise<Decision> {
-  const engine = await engineWith(c.config, { only: [c.policy], now: NOW });
-  return engine.evaluate(makeInput(c.object, c.request), 'validate');
-}
+const validate = (c: PolicyCase): Promise<Decision> => validateCase(c, { now: NOW });
 
 describe('workload-metadata cases', () => {
   it.each(cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
