@@ -114,6 +114,8 @@ function addCheck(program: Command, io: CliIo, done: (code: number) => void): vo
       'report files that are not valid YAML (e.g. templates) without failing',
     )
     .option('-n, --namespace <name>', 'namespace of objects that name none', 'default')
+    .option('--as <user>', 'judge as if this user applied the objects (e.g. a GitOps controller)')
+    .option('--as-group <group>', 'a group of the --as user (repeatable)', collect, [])
     .addHelpText('after', CHECK_EXIT_CODES)
     .action(async (paths: string[], opts: CheckFlags) => {
       done(await runCheck({ paths, ...opts }, io));
@@ -126,6 +128,14 @@ interface CheckFlags {
   mutate: boolean;
   skipUnparsable?: boolean;
   namespace: string;
+  as?: string;
+  asGroup?: string[];
+}
+
+// Repeatable flag: `--as-group a --as-group b`. (A variadic `<group...>` would also swallow the
+// paths that follow it.)
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
 }
 
 function addMutate(program: Command, io: CliIo, done: (code: number) => void): void {

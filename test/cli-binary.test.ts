@@ -106,6 +106,31 @@ describe('phi-guard binary', () => {
       code: 2,
       err: 'name at least one file or folder',
     },
+    {
+      name: 'plain Secret applied as Argo CD',
+      args: [
+        'check',
+        '--as',
+        'system:serviceaccount:argocd:argocd-application-controller',
+        '--as-group',
+        'system:serviceaccounts',
+        fixture('plain-secret.yaml'),
+      ],
+      code: 1,
+      out: ': denied: [gitops-secrets] Secret billing/db-credentials',
+    },
+    {
+      name: 'plain Secret applied by a person',
+      args: ['check', '--as', 'alice', fixture('plain-secret.yaml')],
+      code: 0,
+      out: 'Result: passed',
+    },
+    {
+      name: '--as-group without --as',
+      args: ['check', '--as-group', 'devs', fixture('plain-secret.yaml')],
+      code: 2,
+      err: '--as-group needs --as USER',
+    },
     { name: 'unknown command', args: ['lint', 'x.yaml'], code: 2, err: "unknown command 'lint'" },
     {
       name: 'unknown option',

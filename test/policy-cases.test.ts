@@ -63,10 +63,13 @@ function writeTemp(extension: string, text: string): string {
   return path;
 }
 
-// A file can only say "create this object": any other request field needs a live request.
+// A file with `check --as` can only say "this user creates this object": any other request
+// field needs a live request.
 function expressibleAsFile(c: PolicyCase): boolean {
   const request = Object.entries(c.request ?? {});
-  const plainCreate = request.every(([key, value]) => key === 'operation' && value === 'CREATE');
+  const plainCreate = request.every(
+    ([key, value]) => (key === 'operation' && value === 'CREATE') || key === 'userInfo',
+  );
   return c.offline !== false && c.object !== undefined && plainCreate;
 }
 
@@ -82,7 +85,9 @@ async function checkOffline(c: PolicyCase): Promise<{ code: number; object: Chec
   const file = writeTemp('yaml', new Document(c.object, { version: '1.1' }).toString());
   const config = writeTemp('yaml', stringify(caseConfig(c)));
   const io = memoryIo();
-  const code = await runCheck({ paths: [file], config, output: 'json', mutate: false }, io);
+  const user = c.request?.userInfo;
+  const as = user ? { as: user.username, asGroup: user.groups } : {};
+  const code = await runCheck({ paths: [file], config, output: 'json', mutate: false, ...as }, io);
   expect(io.stderr).toEqual([]);
   const report = JSON.parse(io.stdout.join('')) as { files: Array<{ objects: CheckedObject[] }> };
   expect(report.files[0]!.objects).toHaveLength(1);

@@ -9,7 +9,7 @@
 import { ConfigError } from '../config/load.js';
 import { Engine } from '../engine/engine.js';
 import { findManifestFiles, readManifestFile, type FileDocuments } from './documents.js';
-import { judgeOffline, loadEngine, namespacesFrom, offlineInput } from './offline.js';
+import { judgeOffline, loadEngine, namespacesFrom, offlineInput, offlineUser } from './offline.js';
 import { EXIT_CODES, PROCESS_IO, type CliIo, type ExitCode } from './output/io.js';
 import {
   objectReport,
@@ -46,6 +46,10 @@ export interface CheckOptions {
   skipUnparsable?: boolean;
   /** Namespace for namespaced objects that name none; `default` as with kubectl. */
   namespace?: string;
+  /** User the objects are applied as (kubectl's `--as`); `phi-guard-check` when unset. */
+  as?: string;
+  /** Groups of that user (kubectl's `--as-group`). */
+  asGroup?: string[];
 }
 
 /**
@@ -57,6 +61,10 @@ export async function runCheck(options: CheckOptions, io: CliIo = PROCESS_IO): P
     io.err(
       'phi-guard check: name at least one file or folder, or --config FILE to validate a config',
     );
+    return EXIT_CODES.unreadable;
+  }
+  if (options.as === undefined && (options.asGroup ?? []).length > 0) {
+    io.err('phi-guard check: --as-group needs --as USER (the groups belong to that user)');
     return EXIT_CODES.unreadable;
   }
   const engine = await engineOrReport(options.config, io);
@@ -145,7 +153,8 @@ async function checkFile(
     ...(read.problem ? { problem: read.problem } : {}),
   };
   for (const source of read.objects) {
-    const input = offlineInput(source.object, { namespace: options.namespace });
+    const userInfo = offlineUser(options.as, options.asGroup);
+    const input = offlineInput(source.object, { namespace: options.namespace, userInfo });
     try {
       const verdict = await judgeOffline(engine, input, options.mutate ?? true);
       report.objects.push(objectReport(source, input, verdict));

@@ -89,9 +89,21 @@ const IRREGULAR_RESOURCES: Readonly<Record<string, string>> = { Endpoints: 'endp
 export interface OfflineInputOptions {
   /** Namespace for namespaced objects that name none; `default` when unset (as kubectl). */
   namespace?: string;
+  /** Who applies the objects (`check --as`); CHECK_USER when unset. */
+  userInfo?: UserInfo;
 }
 
-/** The AdmissionInput of a CREATE of `object` by CHECK_USER, as the API server would build it. */
+/**
+ * The identity of `check --as USER --as-group GROUP...`, named after kubectl's impersonation
+ * flags: CI can judge manifests as the GitOps controller that will apply them, so that
+ * identity-based policies (gitops-secrets, gitops-only) answer before merge as in the cluster.
+ */
+export function offlineUser(as: string | undefined, groups: readonly string[] = []): UserInfo {
+  if (as === undefined) return CHECK_USER;
+  return { username: as, groups: [...new Set(['system:authenticated', ...groups])] };
+}
+
+/** The AdmissionInput of a CREATE of `object` (by CHECK_USER unless told), as the API server builds it. */
 export function offlineInput(
   object: KubeObject,
   options: OfflineInputOptions = {},
@@ -115,7 +127,7 @@ export function offlineInput(
     object,
     oldObject: undefined,
     options: undefined,
-    userInfo: CHECK_USER,
+    userInfo: options.userInfo ?? CHECK_USER,
     dryRun: false,
   };
 }

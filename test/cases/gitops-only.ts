@@ -2,7 +2,8 @@
  * Cases for policies/gitops-only.ts: who may create, update, delete, scale, debug, exec, attach
  * and port-forward in a GitOps-managed namespace (here named by the `namespaces` param; labels
  * need a cluster lookup and live in test/policies/gitops-only.test.ts), break-glass members, and
- * the engine's modes and exceptions. Every case depends on who asks, so none runs offline.
+ * the engine's modes and exceptions. Every case depends on who asks: offline, through
+ * `phi-guard check --as`.
  */
 import type { AdmissionInput } from '../../src/engine/engine.js';
 import type { KubeObject, UserInfo } from '../../src/engine/policy.js';
@@ -423,8 +424,8 @@ const byMode: PolicyCase[] = [
   },
 ];
 
-/** The table; all cases need a requester, so none runs through `phi-guard check`. */
-export const cases: PolicyCase[] = [...allowed, ...denied, ...byMode].map((c) => ({
-  ...c,
-  offline: false,
-}));
+/**
+ * The table. CREATE cases also run through `phi-guard check --as USER --as-group GROUP`; the
+ * others need a live request (UPDATE, DELETE, CONNECT...).
+ */
+export const cases: PolicyCase[] = [...allowed, ...denied, ...byMode];

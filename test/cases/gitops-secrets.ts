@@ -1,7 +1,8 @@
 /**
  * Cases for policies/gitops-secrets.ts: plain Secrets by GitOps identities (denied), by the
  * controllers of SealedSecrets, ExternalSecrets and cert-manager (allowed), the exempt types,
- * and the engine's modes and exceptions. Every case depends on who asks, so none runs offline.
+ * and the engine's modes and exceptions. Every case depends on who asks: offline, through
+ * `phi-guard check --as`.
  */
 import type { KubeObject, UserInfo } from '../../src/engine/policy.js';
 import type { PolicyCase } from './types.js';
@@ -239,8 +240,8 @@ const byMode: PolicyCase[] = [
   },
 ];
 
-/** The table; all cases need a requester, so none runs through `phi-guard check`. */
-export const cases: PolicyCase[] = [...allowed, ...denied, ...byMode].map((c) => ({
-  ...c,
-  offline: false,
-}));
+/**
+ * The table. CREATE cases also run through `phi-guard check --as USER --as-group GROUP`; the
+ * others need a live request (UPDATE, DELETE, CONNECT...).
+ */
+export const cases: PolicyCase[] = [...allowed, ...denied, ...byMode];

@@ -28,7 +28,8 @@ export interface PolicyCase {
   messageIncludes?: string[];
   /**
    * False when the case cannot be expressed as a file for `phi-guard check` (it needs an
-   * UPDATE, a user, a subresource, CONNECT...). True by default.
+   * UPDATE, a subresource, CONNECT, or a cluster where mutation did not run...). A CREATE by a
+   * given user runs offline as `check --as USER --as-group GROUP`. True by default.
    */
   offline?: boolean;
 }
