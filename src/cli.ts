@@ -83,7 +83,8 @@ function addServe(program: Command): void {
     .option('--max-body-bytes <bytes>', 'largest accepted request body (default 16 MiB)')
     .addHelpText(
       'after',
-      '\nEvery flag also reads an environment variable, e.g. PHI_GUARD_PORT (see src/cli/serve.ts).',
+      '\nEvery flag also reads an environment variable, e.g. PHI_GUARD_PORT ' +
+        '(see src/cli/serve.ts).',
     )
     .action(async (opts: ServeOptions) => {
       // Loaded on demand: the server's modules (express, the Kubernetes client) would add about a

@@ -161,7 +161,9 @@ async function checkFile(
     } catch (err) {
       // Only a phi-guard bug gets here (the engine turns policy errors into findings). The run
       // goes on, and the file counts as not judged, so that the bug cannot pass for a clean run.
-      const message = `phi-guard could not evaluate document ${source.document} (${errorName(err)}); please report it`;
+      const message =
+        `phi-guard could not evaluate document ${source.document} (${errorName(err)}); ` +
+        'please report it';
       report.problem ??= { file, line: source.line, kind: 'unreadable', message };
     }
   }

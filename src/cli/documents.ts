@@ -149,7 +149,7 @@ export function describeFsError(err: unknown): string {
   return e.code ?? (err instanceof Error ? err.message : String(err));
 }
 
-/** Reads one file into objects; any YAML error makes the whole file a problem (nothing half-read). */
+/** Reads one file into objects; any YAML error makes the whole file a problem (none half-read). */
 export function readManifestFile(file: string): FileDocuments {
   let text: string;
   try {
@@ -195,7 +195,8 @@ function documentProblem(
     const pos = error.linePos?.[0] ?? lines.linePos(error.pos[0]);
     const what =
       error.code === 'DUPLICATE_KEY'
-        ? `duplicate key ${JSON.stringify(keyAt(text, error.pos[0]))} (kubectl refuses duplicate fields too)`
+        ? `duplicate key ${JSON.stringify(keyAt(text, error.pos[0]))} ` +
+          '(kubectl refuses duplicate fields too)'
         : firstLine(error.message);
     const hint = text.includes('{{') ? `; ${TEMPLATE_HINT}` : '';
     return {
@@ -251,7 +252,8 @@ function collectDocument(
   try {
     value = doc.toJS(TO_JS);
   } catch (err) {
-    const message = `YAML: document ${index} cannot be read (${firstLine(String((err as Error).message))})`;
+    const reason = firstLine(String((err as Error).message));
+    const message = `YAML: document ${index} cannot be read (${reason})`;
     return { file: out.file, kind: 'unparsable', line, message };
   }
 

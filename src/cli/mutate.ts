@@ -74,7 +74,7 @@ async function mutateAll(read: FileDocuments, options: MutateOptions): Promise<M
   return out;
 }
 
-/** One object: its patch alone (ready for `kubectl patch --type json`); several: each with its name. */
+/** One object: its patch alone (for `kubectl patch --type json`); several: each with its name. */
 function renderPatches(mutated: readonly Mutated[]): string {
   if (mutated.length === 1) return JSON.stringify(mutated[0]!.patch, null, 2);
   return JSON.stringify(

@@ -103,7 +103,7 @@ export function offlineUser(as: string | undefined, groups: readonly string[] = 
   return { username: as, groups: [...new Set(['system:authenticated', ...groups])] };
 }
 
-/** The AdmissionInput of a CREATE of `object` (by CHECK_USER unless told), as the API server builds it. */
+/** The AdmissionInput of a CREATE of `object` (by CHECK_USER unless told), as the API builds it. */
 export function offlineInput(
   object: KubeObject,
   options: OfflineInputOptions = {},
@@ -177,7 +177,7 @@ export function namespacesFrom(objects: Iterable<KubeObject>): ClusterLookup {
   return { namespaceLabels: (namespace) => labels.get(namespace) };
 }
 
-/** An engine over the built-in policies with the config at `configPath` (built-in defaults when unset). */
+/** An engine over the built-in policies and the config at `configPath` (or built-in defaults). */
 export async function loadEngine(
   configPath: string | undefined,
   cluster?: ClusterLookup,

@@ -8,7 +8,8 @@ import { matchesAny } from './glob.js';
 import type { ClusterLookup } from './policy.js';
 
 // Label key (an optional DNS-subdomain prefix, then a name) and an optional `=value`, per
-// https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/#syntax-and-character-set
+// "Syntax and character set" in
+// https://kubernetes.io/docs/concepts/overview/working-with-objects/labels/
 const LABEL_NAME = '[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?';
 const LABEL_SELECTOR = new RegExp(
   `^((?:[a-z0-9](?:[-a-z0-9.]{0,251}[a-z0-9])?/)?${LABEL_NAME})(?:=((?:${LABEL_NAME})?))?$`,

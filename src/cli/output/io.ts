@@ -9,7 +9,7 @@ export const EXIT_CODES = {
   ok: 0,
   /** At least one object would be denied: an enforce-mode violation, or a policy that failed. */
   violations: 1,
-  /** Input that could not be judged: a missing or unreadable path, invalid YAML, a bad config, bad usage. */
+  /** Input not judged: missing or unreadable path, invalid YAML, bad config or usage. */
   unreadable: 2,
 } as const;
 

@@ -43,14 +43,17 @@ function summaryLines(report: CheckReport, s: CheckSummary): string[] {
       : '',
   ].filter((x) => x !== '');
   const files = `${plural(s.files, 'file')}${unjudged.length ? ` (${unjudged.join(', ')})` : ''}`;
-  const objects = `${plural(s.objects, 'object')}: ${s.allowed} allowed (${s.warned} with warnings), ${s.denied} denied`;
+  const verdicts = `${s.allowed} allowed (${s.warned} with warnings), ${s.denied} denied`;
+  const objects = `${plural(s.objects, 'object')}: ${verdicts}`;
   const mutation = report.mutated
     ? `${s.mutated} would be mutated`
     : 'judged as written (--no-mutate)';
-  const speed = `${(s.durationMs / 1000).toFixed(2)} s, ${Math.round(s.objectsPerSecond)} objects/s`;
+  const seconds = (s.durationMs / 1000).toFixed(2);
+  const speed = `${seconds} s, ${Math.round(s.objectsPerSecond)} objects/s`;
 
   const lines = [
-    `Summary: ${files}, ${objects}; ${mutation}; ${plural(s.skippedDocuments, 'document')} skipped; ${speed}`,
+    `Summary: ${files}, ${objects}; ${mutation}; ` +
+      `${plural(s.skippedDocuments, 'document')} skipped; ${speed}`,
     `Config: ${report.config ?? 'built-in defaults'}`,
   ];
   if (s.byPolicy.length > 0) lines.push('Findings by policy:', ...policyTable(s.byPolicy));
@@ -62,8 +65,9 @@ function policyTable(tallies: readonly PolicyTally[]): string[] {
   const header = ['policy', 'mode', ...OUTCOMES];
   const rows = tallies.map((t) => [t.policy, t.mode, ...OUTCOMES.map((o) => String(t.counts[o]))]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const format = (cells: string[]): string =>
-    `  ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ')}`.trimEnd();
+  const pad = (c: string, i: number): string =>
+    i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!);
+  const format = (cells: string[]): string => `  ${cells.map(pad).join('  ')}`.trimEnd();
   return [format(header), ...rows.map(format), ...modeTotals(tallies)];
 }
 
