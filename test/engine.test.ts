@@ -272,6 +272,11 @@ describe('registry and config', () => {
       'exceptions.0.expires',
     ],
     ['broken YAML', 'policies: [\n', '(YAML)'],
+    [
+      'an impossible day',
+      'exceptions:\n  - { name: x, policies: [label-check], reason: r, expires: "2027-02-30" }\n',
+      'exceptions.0.expires: "2027-02-30" is not a date',
+    ],
   ])('config with %s is refused naming the field', (_name, text, field) => {
     try {
       parseConfig(text, registry, 'cfg.yaml');
@@ -281,5 +286,21 @@ describe('registry and config', () => {
       expect((err as ConfigError).issues.join('\n')).toContain(field);
       expect((err as ConfigError).message).toContain('cfg.yaml');
     }
+  });
+
+  it('reports a shape error and a bad parameter together', () => {
+    const text = 'polices: {}\npolicies:\n  label-check:\n    params: { label: 3 }\n';
+    const issues = (() => {
+      try {
+        parseConfig(text, registry, 'cfg.yaml');
+      } catch (err) {
+        return (err as ConfigError).issues;
+      }
+      return [];
+    })();
+    expect(issues).toEqual([
+      '(top level): Unrecognized key: "polices"',
+      'policies.label-check.params.label: Invalid input: expected string, received number (got 3)',
+    ]);
   });
 });

@@ -6,7 +6,13 @@ import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import type { z } from 'zod';
 import type { Policy } from '../engine/policy.js';
-import { ConfigSchema, type Config, type ResolvedPolicySettings } from './schema.js';
+import {
+  ConfigSchema,
+  type Config,
+  type PolicyException,
+  type ResolvedPolicySettings,
+} from './schema.js';
+import { isRecord } from '../engine/paths.js';
 import { DEFAULT_CONFIG } from './defaults.js';
 
 /** A config that cannot be used; `issues` are `path: problem` lines. */
@@ -23,6 +29,7 @@ export class ConfigError extends Error {
 
 // Names the value received when it is a scalar, so that "mode: block" reads as what was wrong.
 function received(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'custom') return ''; // custom messages quote the value themselves
   const input = (issue as { input?: unknown }).input;
   const scalar = ['string', 'number', 'boolean'].includes(typeof input);
   return scalar ? ` (got ${JSON.stringify(input).slice(0, 80)})` : '';
@@ -35,31 +42,25 @@ function issueLines(error: z.ZodError, prefix: string): string[] {
   });
 }
 
-/** Validates a parsed config document against the schema and every policy's params schema. */
+/**
+ * Validates a parsed config document against the schema and every policy's params schema.
+ * Every problem is reported at once: a shape error elsewhere does not hide a bad parameter.
+ */
 export function resolveConfig(
   doc: unknown,
   registry: ReadonlyMap<string, Policy>,
   source = 'config',
 ): Config {
   const parsed = ConfigSchema.safeParse(doc ?? {}, { reportInput: true });
-  if (!parsed.success) throw new ConfigError(source, issueLines(parsed.error, ''));
-  const raw = parsed.data;
-  const issues: string[] = [];
-
-  for (const id of Object.keys(raw.policies)) {
-    if (!registry.has(id))
-      issues.push(`policies.${id}: unknown policy (known: ${[...registry.keys()].join(', ')})`);
-  }
-  raw.exceptions.forEach((e, i) => {
-    for (const id of e.policies) {
-      if (!registry.has(id)) issues.push(`exceptions.${i}.policies: unknown policy "${id}"`);
-    }
-  });
+  const issues = parsed.success ? [] : issueLines(parsed.error, '');
+  const rawPolicies = isRecord(doc) && isRecord(doc.policies) ? doc.policies : {};
+  issues.push(...unknownPolicies(rawPolicies, parsed.data?.exceptions ?? [], registry));
 
   const policies: Record<string, ResolvedPolicySettings> = {};
   for (const [id, policy] of registry) {
-    const settings = raw.policies[id];
-    const params = policy.params.safeParse(settings?.params ?? {}, { reportInput: true });
+    const settings = parsed.data?.policies[id];
+    const given = isRecord(rawPolicies[id]) ? rawPolicies[id].params : undefined;
+    const params = policy.params.safeParse(given ?? {}, { reportInput: true });
     if (!params.success) {
       issues.push(...issueLines(params.error, `policies.${id}.params`));
       continue;
@@ -71,8 +72,26 @@ export function resolveConfig(
       params: params.data,
     };
   }
-  if (issues.length > 0) throw new ConfigError(source, issues);
-  return { excludedNamespaces: raw.excludedNamespaces, policies, exceptions: raw.exceptions };
+  if (!parsed.success || issues.length > 0) throw new ConfigError(source, [...new Set(issues)]);
+  const { excludedNamespaces, exceptions } = parsed.data;
+  return { excludedNamespaces, policies, exceptions };
+}
+
+function unknownPolicies(
+  policies: Record<string, unknown>,
+  exceptions: readonly PolicyException[],
+  registry: ReadonlyMap<string, Policy>,
+): string[] {
+  const known = [...registry.keys()].join(', ');
+  const issues = Object.keys(policies)
+    .filter((id) => !registry.has(id))
+    .map((id) => `policies.${id}: unknown policy (known: ${known})`);
+  exceptions.forEach((e, i) => {
+    for (const id of e.policies.filter((p) => !registry.has(p))) {
+      issues.push(`exceptions.${i}.policies: unknown policy "${id}"`);
+    }
+  });
+  return issues;
 }
 
 /** Parses YAML text and resolves it; YAML syntax errors become ConfigErrors too. */

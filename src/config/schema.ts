@@ -43,9 +43,13 @@ export const PolicySettingsSchema = z
   })
   .strict();
 
+// An expiry is a calendar day (valid through its end, UTC) or a full timestamp. YAML may hand
+// over a Date already (an unquoted 2027-03-31). `new Date('2027-02-30')` rolls over to March,
+// so a day is checked by writing it back.
 const isoDate = z.union([z.string(), z.date()]).transform((v, ctx) => {
-  const d = v instanceof Date ? v : new Date(/^\d{4}-\d{2}-\d{2}$/.test(v) ? `${v}T23:59:59Z` : v);
-  if (Number.isNaN(d.getTime())) {
+  const day = typeof v === 'string' && /^\d{4}-\d{2}-\d{2}$/.test(v);
+  const d = v instanceof Date ? v : new Date(day ? `${v}T23:59:59Z` : v);
+  if (Number.isNaN(d.getTime()) || (day && d.toISOString().slice(0, 10) !== v)) {
     ctx.addIssue({ code: 'custom', message: `"${String(v)}" is not a date (use YYYY-MM-DD)` });
     return z.NEVER;
   }
