@@ -1,6 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import fastJsonPatch from 'fast-json-patch';
-import { Engine } from '../src/engine/engine.js';
+import { z } from 'zod';
+import { Engine, MAX_FINDINGS_PER_POLICY } from '../src/engine/engine.js';
+import { definePolicy } from '../src/engine/policy.js';
 import { registryOf, checkPolicy } from '../src/engine/registry.js';
 import { resolveConfig, parseConfig, ConfigError } from '../src/config/load.js';
 import type { ConfigInput } from '../src/config/schema.js';
@@ -302,5 +304,45 @@ describe('registry and config', () => {
       '(top level): Unrecognized key: "polices"',
       'policies.label-check.params.label: Invalid input: expected string, received number (got 3)',
     ]);
+  });
+});
+
+describe('engine: bounded output', () => {
+  const many = definePolicy({
+    id: 'many',
+    title: 'Many findings (test)',
+    hipaa: ['164.312(b)'],
+    match: { kinds: ['ConfigMap'] },
+    params: z.object({}).strict(),
+    defaultMode: 'enforce',
+    validate: () =>
+      Array.from({ length: 5000 }, (_, i) => ({
+        reason: 'bad',
+        path: `data.k${i}`,
+        message: `key k${i} is bad`,
+        fix: 'remove it',
+      })),
+  });
+  const manyRegistry = registryOf([many]);
+
+  it('lists a bounded number of findings per policy and counts the rest', async () => {
+    const d = await new Engine(manyRegistry, resolveConfig({}, manyRegistry)).evaluate(
+      makeInput(configMap('cm', 'ns')),
+      'validate',
+    );
+    expect(d.results).toHaveLength(MAX_FINDINGS_PER_POLICY + 1);
+    expect(d.message.split('\n')).toHaveLength(MAX_FINDINGS_PER_POLICY + 1);
+    expect(d.message).toContain(
+      `[many] ConfigMap ns/cm: ${5000 - MAX_FINDINGS_PER_POLICY} more findings of this policy`,
+    );
+  });
+
+  it('cuts an over-long object name in messages', async () => {
+    const d = await new Engine(manyRegistry, resolveConfig({}, manyRegistry)).evaluate(
+      makeInput(configMap('x'.repeat(100_000), 'ns')),
+      'validate',
+    );
+    expect(d.message.length).toBeLessThan(20_000);
+    expect(d.message).toContain(`ns/${'x'.repeat(252)}…:`);
   });
 });

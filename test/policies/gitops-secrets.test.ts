@@ -15,8 +15,8 @@ describe('gitops-secrets cases', () => {
     expectCase(c, await validate(c));
   });
 
-  it('no case is offered to the offline check (each depends on the requester)', () => {
-    expect(cases.every((c) => c.offline === false)).toBe(true);
+  it('every case names its requester (offline it runs as check --as that user)', () => {
+    expect(cases.filter((c) => c.request?.userInfo === undefined)).toEqual([]);
   });
 });
 
