@@ -7,6 +7,7 @@
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { AdmissionInput, Decision, Webhook } from '../engine/engine.js';
+import { OPERATIONS } from '../engine/policy.js';
 
 /** Label value for a kind no built-in policy names (CRDs...), keeping `kind` bounded. */
 export const OTHER_KIND = 'other';
@@ -64,13 +65,17 @@ export function createMetrics(options: MetricsOptions): Metrics {
     }),
     policyResults: new Counter({
       name: 'phi_guard_policy_results_total',
-      help: 'Policy evaluations by policy, mode and result (passed, denied, warned, audited, excepted, error, patched).',
+      help:
+        'Policy evaluations by policy, mode and result (passed, denied, warned, audited, ' +
+        'excepted, error, patched), each outcome counted once per request.',
       labelNames: ['policy', 'mode', 'result'] as const,
       registers,
     }),
     notices: new Counter({
       name: 'phi_guard_policy_notices_total',
-      help: 'Notices raised by policies (break-glass acts), by policy and reason; dry runs excluded.',
+      help:
+        'Notices raised by policies (break-glass acts), by policy and reason; ' +
+        'dry runs excluded.',
       labelNames: ['policy', 'result'] as const,
       registers,
     }),
@@ -110,17 +115,34 @@ export function recordDecision(
   for (const n of decision.notices) metrics.notices.inc({ policy: n.policy, result: n.reason });
 }
 
-/** Counts a request that could not be decoded; operation and kind are unknown then. */
+/**
+ * Counts a request that could not be decoded. Its operation and kind come from the sender, so
+ * anything outside the known sets is counted as "other": a label never takes a value from an
+ * invalid request, or any client could create series without bound.
+ */
 export function recordInvalid(metrics: Metrics, webhook: Webhook, operation = '', kind = ''): void {
   const kindLabel = kind === '' ? '' : metrics.kindLabel(kind);
-  metrics.requests.inc({ webhook, operation, kind: kindLabel, decision: INVALID_DECISION });
+  const known = operation === '' || (OPERATIONS as readonly string[]).includes(operation);
+  const operationLabel = known ? operation : 'other';
+  metrics.requests.inc({
+    webhook,
+    operation: operationLabel,
+    kind: kindLabel,
+    decision: INVALID_DECISION,
+  });
 }
 
 // The mutating webhook counts the patches it made; the validating one every evaluated policy,
 // `passed` when it found nothing, so that a policy's share of denials can be read off.
 function countPolicyResults(metrics: Metrics, webhook: Webhook, decision: Decision): void {
   const modeOf = new Map(decision.evaluated.map((e) => [e.policy, e.mode]));
+  // One count per policy and outcome per request: an object with 500 findings of one policy is
+  // one evaluation, and must not weigh as 500 in a denial-rate alert.
+  const seen = new Set<string>();
   for (const r of decision.results) {
+    const key = `${r.policy}\u0000${r.outcome}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
     metrics.policyResults.inc({ policy: r.policy, mode: r.mode, result: r.outcome });
   }
   if (webhook === 'mutate') {
