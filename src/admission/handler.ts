@@ -8,6 +8,7 @@ import { LOG_FIELD as F, LOG_MESSAGE } from '../logging/fields.js';
 import { logDecision } from '../logging/decision-record.js';
 import type { Logger } from '../logging/logger.js';
 import { recordDecision, recordInvalid, type Metrics } from '../metrics/metrics.js';
+import { sendJson } from '../server/send-json.js';
 import { answerDecision, answerInvalid } from './response.js';
 import { decodeEnvelope, decodeRequest } from './review.js';
 
@@ -37,7 +38,7 @@ export function admissionHandler(webhook: Webhook, deps: AdmissionDeps): Request
         LOG_MESSAGE.badRequest,
       );
       recordInvalid(deps.metrics, webhook, decoded.operation, decoded.kind);
-      res.json(answerInvalid(envelope, decoded.problem));
+      sendJson(res, 200, answerInvalid(envelope, decoded.problem));
       return;
     }
 
@@ -48,6 +49,6 @@ export function admissionHandler(webhook: Webhook, deps: AdmissionDeps): Request
 
     logDecision(log, input, decision, elapsedMs);
     recordDecision(deps.metrics, webhook, input, decision, elapsedMs / 1000);
-    res.json(answer);
+    sendJson(res, 200, answer);
   };
 }

@@ -131,16 +131,18 @@ function fieldProblem(
  */
 export const MAX_DEPTH = 1000;
 
-// Iterative on purpose: a recursive walk would hit the very stack limit it guards against.
-function nestedDeeperThan(root: unknown, max: number): boolean {
-  const stack: Array<[unknown, number]> = [[root, 0]];
-  while (stack.length > 0) {
-    const [value, depth] = stack.pop()!;
-    if (typeof value !== 'object' || value === null) continue;
-    if (depth > max) return true;
-    for (const child of Array.isArray(value) ? value : Object.values(value)) {
-      if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
-    }
+// Recursive, with no allocation per node, and safe from the stack limit it guards against: the
+// walk turns back as soon as it is `max` levels down, so it never nests deeper than that.
+function nestedDeeperThan(value: unknown, max: number, depth = 0): boolean {
+  if (typeof value !== 'object' || value === null) return false;
+  if (depth > max) return true;
+  if (Array.isArray(value)) {
+    for (const child of value) if (nestedDeeperThan(child, max, depth + 1)) return true;
+    return false;
+  }
+  for (const key in value) {
+    const child = (value as Record<string, unknown>)[key];
+    if (nestedDeeperThan(child, max, depth + 1)) return true;
   }
   return false;
 }

@@ -60,6 +60,8 @@ export interface PolicyResult {
   preexisting: boolean;
   /** The exception that allowed it, when outcome is `excepted`. */
   exception?: { name: string; reason: string };
+  /** What the policy threw, for the log only (never for the user: it may quote the object). */
+  error?: unknown;
 }
 
 export const DECISIONS = ['allowed', 'denied', 'mutated', 'warned'] as const;
@@ -101,9 +103,41 @@ const DEFAULT_OPERATIONS: readonly Operation[] = ['CREATE', 'UPDATE'];
 
 /** `Kind namespace/name` or `Kind name`, as messages name the object. */
 export function objectRef(input: Pick<AdmissionInput, 'kind' | 'namespace' | 'name'>): string {
+  const name = clip(input.name, MAX_NAME_LENGTH);
   return input.namespace
-    ? `${input.kind} ${input.namespace}/${input.name}`
-    : `${input.kind} ${input.name}`;
+    ? `${clip(input.kind, MAX_NAME_LENGTH)} ${clip(input.namespace, MAX_NAME_LENGTH)}/${name}`
+    : `${clip(input.kind, MAX_NAME_LENGTH)} ${name}`;
+}
+
+/**
+ * Object names are at most 253 characters (a DNS subdomain), but a mutating webhook sees them
+ * before the API server validates them: a longer one is cut so that it cannot bloat every message.
+ */
+const MAX_NAME_LENGTH = 253;
+
+/**
+ * At most this many findings of one policy are listed per request; the rest are counted in one
+ * more finding. A pod of 20,000 privileged containers would otherwise produce an answer, a log
+ * line and metric increments that grow with the object and stall the server for every request.
+ */
+export const MAX_FINDINGS_PER_POLICY = 20;
+
+function clip(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+function capFindings(findings: Finding[]): Finding[] {
+  if (findings.length <= MAX_FINDINGS_PER_POLICY) return findings;
+  const more = findings.length - MAX_FINDINGS_PER_POLICY;
+  return [
+    ...findings.slice(0, MAX_FINDINGS_PER_POLICY),
+    {
+      reason: 'more-findings',
+      path: '',
+      message: `${more} more findings of this policy are not listed`,
+      fix: 'fix the findings above and apply again to see the rest',
+    },
+  ];
 }
 
 /** The one message format: `[policy] Kind ns/name: path: what is wrong; how to fix it`. */
@@ -139,8 +173,10 @@ export class Engine {
       return finish(decision, webhook);
     }
     const now = this.now();
-    let working =
-      webhook === 'mutate' && input.object ? (deepClone(input.object) as KubeObject) : undefined;
+    // No copy up front: the working object is only ever replaced, never changed in place
+    // (mutateWith patches a copy), and policies are pure, so a request that patches nothing,
+    // the common case, costs no clone of its object.
+    let working = webhook === 'mutate' ? input.object : undefined;
 
     for (const [id, policy] of this.policies) {
       const settings = this.config.policies[id];
@@ -234,7 +270,7 @@ export class Engine {
       decision.results.push(errorResult(policy.id, mode, err));
       return;
     }
-    for (const finding of findings) {
+    for (const finding of capFindings(findings)) {
       const preexisting = old.has(findingKey(finding));
       const result: PolicyResult = {
         policy: policy.id,
@@ -281,6 +317,7 @@ function errorResult(policy: string, mode: Mode, err: unknown): PolicyResult {
     mode,
     outcome: mode === 'enforce' ? 'error' : 'audited',
     preexisting: false,
+    error: err,
     finding: {
       reason: 'policy-error',
       path: '',

@@ -14,7 +14,7 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface LoggerOptions {
   /** Minimum level; `info` by default. */
   level?: LogLevel;
-  /** Where lines go; stdout (synchronously) by default. Tests pass a stream to read them. */
+  /** Where lines go; stdout (see {@link stdoutDestination}) by default. Tests pass a stream. */
   destination?: DestinationStream;
 }
 
@@ -57,6 +57,20 @@ export function createLogger(options: LoggerOptions = {}): Logger {
       formatters: { level: (label) => ({ [LOG_FIELD.level]: label }) },
       serializers: { [LOG_FIELD.err]: serializeError },
     },
-    options.destination ?? pino.destination({ fd: 1, sync: true }),
+    options.destination ?? stdoutDestination(),
   );
+}
+
+/**
+ * Standard output, written asynchronously: a line is queued and written by libuv, and lines
+ * logged while a write is in flight go out together in the next one, so that under load the
+ * request path makes no write system call of its own. `minLength` stays 0 so that a line is
+ * written at once when the server is quiet: an auditor's line must not wait for more traffic.
+ * pino flushes what is queued when the process exits (process.exit included), see
+ * https://github.com/pinojs/pino/blob/main/docs/asynchronous.md; the drain also flushes.
+ * Known limitation: lines still queued when the process is killed by SIGKILL (or the OOM
+ * killer) are lost, because nothing runs then; at most the lines of one write in flight.
+ */
+export function stdoutDestination(): DestinationStream {
+  return pino.destination({ dest: 1, sync: false, minLength: 0 });
 }

@@ -7,6 +7,7 @@ import express, { type Express, type NextFunction, type Request, type Response }
 import { admissionHandler, type AdmissionDeps } from '../admission/handler.js';
 import { errorHandler } from './errors.js';
 import { HTTP_STATUS, HttpError, statusBody } from './http-error.js';
+import { jsonBody } from './json-body.js';
 import type { Readiness } from './readiness.js';
 
 /**
@@ -53,8 +54,8 @@ export function createAdmissionApp(deps: AdmissionAppDeps): Express {
     });
   });
 
-  // strict: false lets a bare `42` or `"x"` through to the decoder, which says what it expected.
-  const parseJson = express.json({ limit: maxBodyBytes, type: JSON_TYPES, strict: false });
+  // Any JSON value gets through, so that the decoder says what it expected of a bare `42`.
+  const parseJson = jsonBody({ limit: maxBodyBytes, type: JSON_TYPES });
   for (const webhook of ['mutate', 'validate'] as const) {
     app.post(`/${webhook}`, requireJson, parseJson, admissionHandler(webhook, deps));
     app.all(`/${webhook}`, methodNotAllowed);
@@ -75,7 +76,7 @@ function closeWhenStopping(readiness: Readiness) {
 
 // `req.is` is null when the request has no body framing at all; `Content-Length: 0` is framed.
 function requireJson(req: Request, _res: Response, next: NextFunction): void {
-  const type = req.is(JSON_TYPES);
+  const type = isPlainJson(req) ? JSON_TYPES[0] : req.is(JSON_TYPES);
   if (type === null || req.headers['content-length'] === '0') {
     throw new HttpError(HTTP_STATUS.badRequest, 'request body is empty: send an AdmissionReview');
   }
@@ -83,6 +84,17 @@ function requireJson(req: Request, _res: Response, next: NextFunction): void {
     throw new HttpError(HTTP_STATUS.unsupportedMediaType, 'content-type must be application/json');
   }
   next();
+}
+
+// What the API server sends: exactly `application/json` and a body framed by its length, which
+// settles `req.is` without parsing the media type (type-is), as it would settle it.
+function isPlainJson(req: Request): boolean {
+  const { headers } = req;
+  return (
+    headers['content-type'] === JSON_TYPES[0] &&
+    headers['content-length'] !== undefined &&
+    headers['transfer-encoding'] === undefined
+  );
 }
 
 function methodNotAllowed(req: Request, res: Response): void {

@@ -298,6 +298,7 @@ async function drain(
   if ((await Promise.race([closed, timeout])) === 'timeout') server.closeAllConnections();
   await closed;
   logger.info({}, LOG_MESSAGE.shutdownDone);
+  await new Promise<void>((done) => logger.flush(() => done()));
 }
 
 function knownKinds(policies: ReadonlyMap<string, Policy>): Set<string> {
