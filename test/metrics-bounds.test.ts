@@ -24,10 +24,12 @@ describe('metrics stay bounded whatever the request', () => {
 
   it('many findings of one policy count as one result of that request', async () => {
     const many = definePolicy({
-      ...labelPolicy,
       id: 'many',
+      title: 'Many findings (test)',
+      hipaa: ['164.312(b)'],
+      match: { kinds: ['ConfigMap'] },
       params: z.object({}).strict(),
-      mutate: undefined,
+      defaultMode: 'enforce',
       validate: () =>
         Array.from({ length: 500 }, (_, i) => ({
           reason: 'bad',
