@@ -3,7 +3,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Request, RequestHandler, Response } from 'express';
-import type { Engine, Webhook } from '../engine/engine.js';
+import { clipText, type Engine, type Webhook } from '../engine/engine.js';
 import { LOG_FIELD as F, LOG_MESSAGE } from '../logging/fields.js';
 import { logDecision } from '../logging/decision-record.js';
 import type { Logger } from '../logging/logger.js';
@@ -34,7 +34,7 @@ export function admissionHandler(webhook: Webhook, deps: AdmissionDeps): Request
     const decoded = decodeRequest(envelope);
     if (!decoded.ok) {
       log.warn(
-        { [F.operation]: decoded.operation, [F.reason]: decoded.problem },
+        { [F.operation]: clipText(decoded.operation, 64), [F.reason]: decoded.problem },
         LOG_MESSAGE.badRequest,
       );
       recordInvalid(deps.metrics, webhook, decoded.operation, decoded.kind);

@@ -103,17 +103,17 @@ const DEFAULT_OPERATIONS: readonly Operation[] = ['CREATE', 'UPDATE'];
 
 /** `Kind namespace/name` or `Kind name`, as messages name the object. */
 export function objectRef(input: Pick<AdmissionInput, 'kind' | 'namespace' | 'name'>): string {
-  const name = clip(input.name, MAX_NAME_LENGTH);
+  const name = clipText(input.name, MAX_NAME_LENGTH);
   return input.namespace
-    ? `${clip(input.kind, MAX_NAME_LENGTH)} ${clip(input.namespace, MAX_NAME_LENGTH)}/${name}`
-    : `${clip(input.kind, MAX_NAME_LENGTH)} ${name}`;
+    ? `${clipText(input.kind, MAX_NAME_LENGTH)} ${clipText(input.namespace, MAX_NAME_LENGTH)}/${name}`
+    : `${clipText(input.kind, MAX_NAME_LENGTH)} ${name}`;
 }
 
 /**
  * Object names are at most 253 characters (a DNS subdomain), but a mutating webhook sees them
  * before the API server validates them: a longer one is cut so that it cannot bloat every message.
  */
-const MAX_NAME_LENGTH = 253;
+export const MAX_NAME_LENGTH = 253;
 
 /**
  * At most this many findings of one policy are listed per request; the rest are counted in one
@@ -122,7 +122,8 @@ const MAX_NAME_LENGTH = 253;
  */
 export const MAX_FINDINGS_PER_POLICY = 20;
 
-function clip(text: string, max: number): string {
+/** `text` cut to `max` characters, the last being `…` when cut. */
+export function clipText(text: string, max: number): string {
   return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 

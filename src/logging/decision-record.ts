@@ -6,7 +6,7 @@
  * finding). Messages carry no values by the policies' contract (see src/engine/policy.ts
  * Finding), and patches are logged by path only because a patch value is object content.
  */
-import type { AdmissionInput, Decision } from '../engine/engine.js';
+import { clipText, MAX_NAME_LENGTH, type AdmissionInput, type Decision } from '../engine/engine.js';
 import type { Logger } from './logger.js';
 import { LOG_FIELD as F, LOG_MESSAGE, VIOLATION_FIELD as V } from './fields.js';
 
@@ -24,8 +24,8 @@ export function decisionRecord(
     [F.operation]: input.operation,
     [F.kind]: input.kind,
     [F.subResource]: input.subResource || undefined,
-    [F.namespace]: input.namespace,
-    [F.name]: input.name,
+    [F.namespace]: clipText(input.namespace, MAX_NAME_LENGTH),
+    [F.name]: clipText(input.name, MAX_NAME_LENGTH),
     [F.user]: input.userInfo.username,
     [F.groups]: input.userInfo.groups,
     [F.dryRun]: input.dryRun,
@@ -59,6 +59,10 @@ export function logDecision(
   durationMs: number,
 ): void {
   log.info(decisionRecord(input, decision, durationMs), LOG_MESSAGE.decision);
+  for (const r of decision.results) {
+    if (r.error === undefined) continue;
+    log.error({ [F.policy]: r.policy, [F.err]: policyError(r.error) }, LOG_MESSAGE.policyError);
+  }
   if (input.dryRun) return;
 
   const seen = new Set<string>();
@@ -82,4 +86,17 @@ export function logDecision(
       LOG_MESSAGE.notice,
     );
   }
+}
+
+/**
+ * What a policy threw, for the operator: the error type and where it was thrown. The message is
+ * replaced because it may quote the object (JSON.parse and regular-expression errors do).
+ */
+function policyError(err: unknown): Error {
+  const safe = new Error('message withheld: it may quote the object');
+  if (!(err instanceof Error)) return Object.assign(safe, { name: typeof err });
+  const frames = (err.stack ?? '').split('\n').filter((line) => /^\s+at /.test(line));
+  safe.name = err.name;
+  safe.stack = [`${err.name}: ${safe.message}`, ...frames].join('\n');
+  return safe;
 }

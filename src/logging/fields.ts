@@ -63,6 +63,7 @@ export const LOG_MESSAGE = {
   notice: 'admission notice',
   badRequest: 'bad admission request',
   unexpected: 'unexpected error while answering a request',
+  policyError: 'a policy failed on this object; it was treated as a finding',
   listening: 'phi-guard serving admission webhooks',
   devCertificates: 'using development certificates: trust the CA file, e.g. curl --cacert <caFile>',
   certificatesLoaded: 'TLS certificate loaded',
