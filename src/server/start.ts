@@ -80,6 +80,8 @@ export interface ServerOptions {
   drainTimeoutMs?: number;
   /** Keep-alive idle timeout (default 120 s). */
   keepAliveTimeoutMs?: number;
+  /** Time a new connection has to start its first request (default 20 s). */
+  firstRequestTimeoutMs?: number;
   /** Request body limit in bytes (default 16 MiB, see DEFAULT_MAX_BODY_BYTES). */
   maxBodyBytes?: number;
   /** Poll periods of the config and certificate watches in ms (default 5 s; 0: watch only). */
@@ -213,9 +215,28 @@ async function listenHttps(app: Express, store: CertStore, options: ServerOption
   server.keepAliveTimeout = options.keepAliveTimeoutMs ?? DEFAULT_KEEP_ALIVE_TIMEOUT_MS;
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = REQUEST_TIMEOUT_MS;
+  closeSilentConnections(server, options.firstRequestTimeoutMs ?? HEADERS_TIMEOUT_MS);
   store.attach(server);
   await listen(server, options.port ?? DEFAULT_PORT, options.host);
   return server;
+}
+
+/**
+ * Closes connections that complete the TLS handshake but never start a request. Node's
+ * headersTimeout and keepAliveTimeout only run once a request has begun or ended, so such a
+ * connection would otherwise hold a file descriptor for as long as its peer likes.
+ */
+function closeSilentConnections(server: HttpsServer, timeoutMs: number): void {
+  const timers = new WeakMap<object, NodeJS.Timeout>();
+  server.on('secureConnection', (socket) => {
+    const timer = setTimeout(() => socket.destroy(), timeoutMs).unref();
+    timers.set(socket, timer);
+    socket.once('close', () => clearTimeout(timer));
+  });
+  server.on('request', (req) => {
+    clearTimeout(timers.get(req.socket));
+    timers.delete(req.socket);
+  });
 }
 
 async function closeAll(cleanup: Cleanup): Promise<void> {
