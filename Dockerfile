@@ -34,7 +34,10 @@ RUN npm ci --omit=dev --ignore-scripts --no-audit --no-fund
 #    marks the .js files as ES modules and gives `phi-guard --version`). No RUN here: no shell.
 FROM gcr.io/distroless/nodejs24-debian12:nonroot AS runtime
 WORKDIR /app
-ENV NODE_ENV=production
+# A smaller young generation (V8 semi-space of 4 MiB instead of 16) keeps the resident set under
+# the 150 MB target at the same CPU per request (measured with `npm run bench`, which starts the
+# server with this same NODE_OPTIONS value read from here).
+ENV NODE_ENV=production NODE_OPTIONS=--max-semi-space-size=4
 COPY --from=deps /app/node_modules ./node_modules
 COPY --from=build /app/dist/src ./dist/src
 COPY --from=build /app/dist/policies ./dist/policies

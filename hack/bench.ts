@@ -24,6 +24,8 @@ import { writeDevCertificates } from '../src/tls/certs.js';
 
 const HERE = fileURLToPath(import.meta.url);
 const CLI = join(HERE, '../../src/cli.js');
+// dist/hack/bench.js → the repository root.
+const REPO_ROOT = join(HERE, '../../..');
 const CONCURRENCY = 16;
 const WARMUP_MS = 1_000;
 const WARM_UP_MS = 750;
@@ -287,8 +289,11 @@ function runCeiling(port: number, certFile: string, keyFile: string): void {
 
 // The servers run with the NODE_OPTIONS `npm run bench` was given, so that V8 settings a
 // deployment uses (e.g. --max-semi-space-size) can be measured here.
+/** The server's Node options: NODE_OPTIONS when set, otherwise those the Dockerfile sets. */
 function nodeOptions(): string {
-  return process.env.NODE_OPTIONS ?? '';
+  if (process.env.NODE_OPTIONS !== undefined) return process.env.NODE_OPTIONS;
+  const dockerfile = readFileSync(join(REPO_ROOT, 'Dockerfile'), 'utf8');
+  return /^ENV .*\bNODE_OPTIONS=(\S+)/m.exec(dockerfile)?.[1] ?? '';
 }
 
 interface Target {
