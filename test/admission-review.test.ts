@@ -43,7 +43,7 @@ describe('decodeEnvelope', () => {
     [
       'uid is a number',
       { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', request: { uid: 7 } },
-      /request.uid is missing/,
+      /request.uid must be a string, got a number/,
     ],
   ])('%s: 400 naming the problem', (_state, body, message) => {
     let error: unknown;
@@ -205,6 +205,7 @@ describe('decodeRequest: unusable fields are named', () => {
     ['operation is PATCH', { operation: 'PATCH' }, /request.operation "PATCH" is not one of/],
     ['operation is missing', { operation: undefined }, /request.operation nothing/],
     ['kind is missing', { kind: undefined }, /request.kind.kind is missing/],
+    ['object is null on CREATE', { object: null }, /request.object is missing: the API server/],
     [
       'object is a string',
       { object: 'apiVersion: v1' },

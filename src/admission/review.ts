@@ -47,8 +47,11 @@ export function decodeEnvelope(body: unknown): ReviewEnvelope {
   }
   const request = body.request;
   if (!isRecord(request)) return bad('AdmissionReview has no request object');
-  if (typeof request.uid !== 'string' || request.uid === '') {
+  if (request.uid === undefined || request.uid === null || request.uid === '') {
     bad('request.uid is missing: an answer must echo it');
+  }
+  if (typeof request.uid !== 'string') {
+    bad(`request.uid must be a string, got ${typeName(request.uid)}: an answer must echo it`);
   }
   return { apiVersion: apiVersion as AdmissionApiVersion, uid: request.uid as string, request };
 }
@@ -102,6 +105,12 @@ function fieldProblem(
     return `request.operation ${describe(r.operation)} is not one of ${OPERATIONS.join(', ')}`;
   }
   if (kind === '') return 'request.kind.kind is missing';
+  // The API server sends the object on every CREATE and UPDATE; without it there is nothing to
+  // judge, and judging "nothing" would deny or allow for the wrong reason.
+  const writes = operation === 'CREATE' || operation === 'UPDATE';
+  if (writes && (r.object === undefined || r.object === null)) {
+    return `request.object is missing: the API server sends it on every ${operation}`;
+  }
   for (const field of ['object', 'oldObject'] as const) {
     const value = r[field];
     if (value !== undefined && value !== null && !isRecord(value)) {
