@@ -254,8 +254,10 @@ const capabilitiesBaseline: Check = {
         finding(
           'capabilities_baseline',
           containerScPath(c, 'capabilities', 'add'),
-          `${containerLabel(c)} must not include ${quoteAll(bad)} in securityContext.capabilities.add`,
-          `add only capabilities of the default set${hint}: ${[...DEFAULT_CAPABILITIES].join(', ')}`,
+          `${containerLabel(c)} must not include ${quoteAll(bad)} ` +
+            'in securityContext.capabilities.add',
+          `add only capabilities of the default set${hint}: ` +
+            [...DEFAULT_CAPABILITIES].join(', '),
         ),
       ];
     }),
@@ -392,7 +394,8 @@ const procMount: Check = {
       : unmaskedProcMounts(
           pod,
           'procMount',
-          'remove procMount or set it to Default (Unmasked needs a user namespace: hostUsers: false)',
+          'remove procMount or set it to Default ' +
+            '(Unmasked needs a user namespace: hostUsers: false)',
         ),
 };
 

@@ -98,7 +98,8 @@ const restrictedVolumes: Check = {
           'restrictedVolumes',
           at,
           `volume ${quote(v.name)} must not use restricted volume type ${quote(type)}`,
-          `use only ${ALLOWED_VOLUME_TYPES.join(', ')} volumes (storage goes through a persistentVolumeClaim)`,
+          `use only ${ALLOWED_VOLUME_TYPES.join(', ')} volumes ` +
+            '(storage goes through a persistentVolumeClaim)',
         ),
       ];
     });
@@ -124,7 +125,8 @@ const allowPrivilegeEscalation: Check = {
             return finding(
               'allowPrivilegeEscalation',
               containerScPath(c, 'allowPrivilegeEscalation'),
-              `${containerLabel(c)} must set securityContext.allowPrivilegeEscalation=false (${now})`,
+              `${containerLabel(c)} must set ` +
+                `securityContext.allowPrivilegeEscalation=false (${now})`,
               'set securityContext.allowPrivilegeEscalation: false',
             );
           }),
@@ -150,7 +152,8 @@ function inheritedRequirement(
       id,
       podScPath(pod, field),
       `pod or ${containersLabel(implicit)} must set securityContext.${required}`,
-      `set securityContext.${required} on the pod (every container inherits it) or on each container`,
+      `set securityContext.${required} on the pod (every container inherits it) ` +
+        'or on each container',
     ),
   ];
 }
@@ -281,7 +284,8 @@ function capabilityFindings(c: ContainerView): Finding[] {
         'capabilities_restricted',
         containerScPath(c, 'capabilities', 'drop'),
         `${containerLabel(c)} must set securityContext.capabilities.drop=["ALL"]${now}`,
-        'add "ALL" to securityContext.capabilities.drop (and add back only NET_BIND_SERVICE if needed)',
+        'add "ALL" to securityContext.capabilities.drop ' +
+          '(and add back only NET_BIND_SERVICE if needed)',
       ),
     );
   }
@@ -292,7 +296,8 @@ function capabilityFindings(c: ContainerView): Finding[] {
       finding(
         'capabilities_restricted',
         containerScPath(c, 'capabilities', 'add'),
-        `${containerLabel(c)} must not include ${quoteAll(bad)} in securityContext.capabilities.add`,
+        `${containerLabel(c)} must not include ${quoteAll(bad)} ` +
+          'in securityContext.capabilities.add',
         'remove them: restricted allows adding only NET_BIND_SERVICE',
       ),
     );

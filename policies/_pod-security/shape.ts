@@ -93,7 +93,8 @@ export function missingSpec(kind: string, specPath: readonly Segment[]): Finding
   return finding(
     SHAPE_REASON,
     specPath,
-    `the ${kind}'s pod spec is missing or not an object, so its security settings cannot be checked`,
+    `the ${kind}'s pod spec is missing or not an object, ` +
+      'so its security settings cannot be checked',
     'give the object a pod spec with at least one container',
   );
 }

@@ -103,10 +103,10 @@ const DEFAULT_OPERATIONS: readonly Operation[] = ['CREATE', 'UPDATE'];
 
 /** `Kind namespace/name` or `Kind name`, as messages name the object. */
 export function objectRef(input: Pick<AdmissionInput, 'kind' | 'namespace' | 'name'>): string {
-  const name = clipText(input.name, MAX_NAME_LENGTH);
-  return input.namespace
-    ? `${clipText(input.kind, MAX_NAME_LENGTH)} ${clipText(input.namespace, MAX_NAME_LENGTH)}/${name}`
-    : `${clipText(input.kind, MAX_NAME_LENGTH)} ${name}`;
+  const [kind, namespace, name] = [input.kind, input.namespace, input.name].map((s) =>
+    clipText(s, MAX_NAME_LENGTH),
+  );
+  return namespace ? `${kind} ${namespace}/${name}` : `${kind} ${name}`;
 }
 
 /**

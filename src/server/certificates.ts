@@ -91,7 +91,8 @@ async function certificateFiles(
   if (certFile !== undefined && keyFile !== undefined) return { certFile, keyFile };
   if (certFile !== undefined || keyFile !== undefined) {
     throw new Error(
-      'give both a TLS certificate file and its key file, or neither (for development certificates)',
+      'give both a TLS certificate file and its key file, ' +
+        'or neither (for development certificates)',
     );
   }
   const dir = resolve(options.certDir ?? DEFAULT_CERT_DIR);
