@@ -273,6 +273,26 @@ describe('check config handling', () => {
     expect(run.err).toContain('exceptions.0.reason: ');
   });
 
+  it('a bad config still yields a JUnit or JSON report saying why nothing was judged', async () => {
+    const config = fixture('bad-config.yaml');
+    const paths = [fixture('privileged-pod.yaml')];
+    const junitRun = await check({ paths, config, output: 'junit' });
+    const jsonRun = await check({ paths, config, output: 'json' });
+
+    expect(junitRun.code).toBe(2);
+    const root = parseXml(junitRun.out);
+    expect(root.attributes).toMatchObject({ tests: '1', failures: '0', errors: '1' });
+    const error = findAll(root, 'error')[0]!;
+    expect(error.attributes.type).toBe('config');
+    expect(error.attributes.message).toContain('policies.pod-security.mode: ');
+    expect(findAll(root, 'testcase')[0]!.attributes.name).toBe(`load ${config}`);
+
+    expect(jsonRun.code).toBe(2);
+    const json = JSON.parse(jsonRun.out) as { config: string; error: string; issues: string[] };
+    expect(json).toMatchObject({ config, error: 'invalid config' });
+    expect(json.issues.some((i) => i.startsWith('exceptions.0.reason: '))).toBe(true);
+  });
+
   it('--config alone validates a good config and exits 0', async () => {
     const run = await check({ paths: [], config: podSecurityOnly });
     expect(run.code).toBe(0);

@@ -19,7 +19,7 @@ import {
   type FileReport,
 } from './output/report.js';
 import { renderJson } from './output/json.js';
-import { renderJunit } from './output/junit.js';
+import { renderJunit, renderJunitConfigError } from './output/junit.js';
 import { renderText } from './output/text.js';
 
 export const OUTPUT_FORMATS = ['text', 'json', 'junit'] as const;
@@ -67,7 +67,7 @@ export async function runCheck(options: CheckOptions, io: CliIo = PROCESS_IO): P
     io.err('phi-guard check: --as-group needs --as USER (the groups belong to that user)');
     return EXIT_CODES.unreadable;
   }
-  const engine = await engineOrReport(options.config, io);
+  const engine = await engineOrReport(options.config, options.output ?? 'text', io);
   if (!engine) return EXIT_CODES.unreadable;
   if (options.paths.length === 0) {
     io.out(describeValidConfig(options.config!, engine));
@@ -80,12 +80,22 @@ export async function runCheck(options: CheckOptions, io: CliIo = PROCESS_IO): P
   return summary.exitCode;
 }
 
-async function engineOrReport(config: string | undefined, io: CliIo): Promise<Engine | undefined> {
+// A machine-readable report stays machine-readable when the config is bad: CI keeps a JUnit or
+// JSON file that says why nothing was judged, instead of an empty one.
+async function engineOrReport(
+  config: string | undefined,
+  output: OutputFormat,
+  io: CliIo,
+): Promise<Engine | undefined> {
   try {
     return await loadEngine(config);
   } catch (err) {
     if (!(err instanceof ConfigError)) throw err;
     io.err(configErrorText(err));
+    if (output === 'junit') io.out(renderJunitConfigError(err.source, err.issues));
+    if (output === 'json') {
+      io.out(JSON.stringify({ config: err.source, error: 'invalid config', issues: err.issues }));
+    }
     return undefined;
   }
 }

@@ -25,6 +25,14 @@ export function renderJunit(report: CheckReport, _summary: CheckSummary): string
   return builder.build();
 }
 
+/** A JUnit document with one errored testcase: the config could not be loaded, nothing judged. */
+export function renderJunitConfigError(source: string, issues: readonly string[]): string {
+  const builder = junit.newBuilder().name('phi-guard check');
+  const suite = builder.testSuite().name('config');
+  suite.testCase().className(source).name(`load ${source}`).error(issues.join('\n'), 'config');
+  return builder.build();
+}
+
 function addFile(suite: TestSuite, file: FileReport, skipUnparsable: boolean): void {
   if (file.problem) {
     const test = suite.testCase().className(file.file).name(`read ${file.file}`);
