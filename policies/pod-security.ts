@@ -41,7 +41,9 @@
  * only when `drop` is unset), never overriding a value and never a Linux-only field on a Windows
  * pod. It invents no user id. It leaves `allowPrivilegeEscalation` unset beside `privileged: true`
  * or an added CAP_SYS_ADMIN (the API server refuses that pair; validation denies the container
- * with a clear message instead) and `runAsNonRoot` unset in a user namespace. On UPDATE it
+ * with a clear message instead), and `runAsNonRoot` unset in a user namespace or where a
+ * container would inherit it beside an explicit `runAsUser: 0` (the kubelet would refuse to start
+ * it; validation denies the root user with a message instead). On UPDATE it
  * changes only what the API server lets change: a Deployment's template, never a Pod's or a Job's
  * spec; on `pods/ephemeralcontainers` only the new ephemeral container, which also gets
  * container-level copies of the pod defaults the pod lacks.

@@ -97,6 +97,7 @@ describe('config reload through a running server', () => {
       /policies\.no-such-policy: unknown policy/,
     ],
     ['broken YAML', 'policies: [\n', /\(YAML\)/],
+    ['an emptied ConfigMap', '', /the file is empty/],
   ])(
     '%s is rejected, the last good config stays and the failure is counted',
     async (_state, text, issue) => {

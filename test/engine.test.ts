@@ -274,6 +274,9 @@ describe('registry and config', () => {
       'exceptions.0.expires',
     ],
     ['broken YAML', 'policies: [\n', '(YAML)'],
+    ['nothing in it', '', '(top level): the file is empty'],
+    ['only a comment', '# policies come later\n', '(top level): the file is empty'],
+    ['a null document', 'null\n', '(top level): the file is empty'],
     [
       'an impossible day',
       'exceptions:\n  - { name: x, policies: [label-check], reason: r, expires: "2027-02-30" }\n',

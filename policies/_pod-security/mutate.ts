@@ -3,7 +3,8 @@
  * pod inherit, set where unset and never overriding (PRODUCT.md, Admission semantics).
  *
  * - pod `securityContext.runAsNonRoot: true` and `seccompProfile: {type: RuntimeDefault}`, unless
- *   every container sets its own (then the pod-level value would change nothing);
+ *   every container sets its own (then the pod-level value would change nothing); runAsNonRoot
+ *   also not where a container would inherit it beside an explicit `runAsUser: 0`;
  * - each container's `allowPrivilegeEscalation: false` and `capabilities.drop: [ALL]`, the latter
  *   only when `drop` is unset: a `drop` list without ALL is the author's choice, denied with a
  *   message instead of being rewritten.
@@ -92,11 +93,30 @@ function containerFields(
   ) {
     fields.push([['capabilities', 'drop'], ['ALL']]);
   }
-  if (inherited.runAsNonRoot && !isSet(sc.runAsNonRoot)) fields.push([['runAsNonRoot'], true]);
+  if (inherited.runAsNonRoot && !isSet(sc.runAsNonRoot) && !runsAsRoot(sc.runAsUser)) {
+    fields.push([['runAsNonRoot'], true]);
+  }
   if (!windows && inherited.seccompProfile && !isSet(sc.seccompProfile)) {
     fields.push([['seccompProfile'], { ...RUNTIME_DEFAULT }]);
   }
   return fields;
+}
+
+// `runAsUser: 0` written in the manifest conflicts with `runAsNonRoot: true`: the kubelet refuses
+// to start such a container ("runAsUser breaks non-root policy"). The conflict is the author's,
+// so it is left for validation to deny (runAsUser, runAsNonRoot) with a message, instead of
+// being turned into a pod that is admitted, in warn mode, and then never starts.
+function runsAsRoot(runAsUser: unknown): boolean {
+  return runAsUser === 0;
+}
+
+/** True when some container would inherit a pod-level runAsNonRoot while running as user 0. */
+function rootUserInherits(containers: ContainerView[], podSc: Record<string, unknown>): boolean {
+  return containers.some((c) => {
+    if (isSet(securityContextField(c, 'runAsNonRoot'))) return false;
+    const own = securityContextField(c, 'runAsUser');
+    return runsAsRoot(isSet(own) ? own : podSc.runAsUser);
+  });
 }
 
 function podFields(view: PodSpecView, sc: Record<string, unknown>, windows: boolean): Field[] {
@@ -106,7 +126,13 @@ function podFields(view: PodSpecView, sc: Record<string, unknown>, windows: bool
   const fields: Field[] = [];
   // In a user namespace root is unprivileged on the node and PSA does not ask for runAsNonRoot
   // (KEP-127); forcing it would break the root-in-userns images that feature exists for.
-  if (!isSet(sc.runAsNonRoot) && view.spec.hostUsers !== false && !everySets('runAsNonRoot')) {
+  if (
+    !isSet(sc.runAsNonRoot) &&
+    view.spec.hostUsers !== false &&
+    !everySets('runAsNonRoot') &&
+    !runsAsRoot(sc.runAsUser) &&
+    !rootUserInherits(containers, sc)
+  ) {
     fields.push([['runAsNonRoot'], true]);
   }
   if (!windows && !isSet(sc.seccompProfile) && !everySets('seccompProfile')) {
@@ -128,7 +154,11 @@ export function restrictedDefaults(view: PodSpecView, scope: MutableScope): Patc
     ? addUnder([...view.specPath, 'securityContext'], rawPodSc, podFields(view, podSc, windows))
     : [];
   const inherited: Inherited = {
-    runAsNonRoot: !scope.podSpec && !isSet(podSc.runAsNonRoot) && view.spec.hostUsers !== false,
+    runAsNonRoot:
+      !scope.podSpec &&
+      !isSet(podSc.runAsNonRoot) &&
+      view.spec.hostUsers !== false &&
+      !runsAsRoot(podSc.runAsUser),
     seccompProfile: !scope.podSpec && !isSet(podSc.seccompProfile),
   };
 

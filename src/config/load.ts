@@ -108,6 +108,15 @@ export function parseConfig(
       cause: err,
     });
   }
+  // An empty document is refused rather than read as "all defaults": the built-in defaults put
+  // every policy in enforce, so a ConfigMap emptied by mistake (or a sync that truncates the
+  // file) would otherwise switch a cluster running in audit to enforcing everything at once.
+  if (doc === null || doc === undefined) {
+    throw new ConfigError(source, [
+      '(top level): the file is empty; write the config as a YAML mapping (`{}` for the ' +
+        'built-in defaults, which enforce every policy), or start without a config file',
+    ]);
+  }
   return resolveConfig(doc, registry, source);
 }
 

@@ -158,6 +158,30 @@ const mutationCases: MutationCase[] = [
     ],
   },
   {
+    name: 'pod sets runAsUser 0',
+    object: pod(edit(bareSpec(), ['securityContext'], { runAsUser: 0 })),
+    untouched: ['/spec/securityContext/runAsNonRoot'],
+    reasonsAfter: ['runAsNonRoot', 'runAsUser'],
+  },
+  {
+    name: 'one container sets runAsUser 0 and no runAsNonRoot of its own',
+    object: pod(edit(bareSpec(), ['containers', 0, 'securityContext'], { runAsUser: 0 })),
+    untouched: ['/spec/securityContext/runAsNonRoot'],
+    reasonsAfter: ['runAsNonRoot', 'runAsUser'],
+  },
+  {
+    name: 'pod sets runAsUser 0 and the container overrides it with 1000',
+    object: pod(
+      edits(bareSpec(), [
+        [['securityContext'], { runAsUser: 0 }],
+        [['initContainers', 0, 'securityContext'], { runAsUser: 1000 }],
+        [['containers', 0, 'securityContext'], { runAsUser: 1000 }],
+      ]),
+    ),
+    untouched: ['/spec/securityContext/runAsNonRoot'],
+    reasonsAfter: ['runAsNonRoot', 'runAsUser'],
+  },
+  {
     name: 'container drops NET_RAW but not ALL',
     object: pod(
       edit(bareSpec(), ['containers', 0, 'securityContext'], {
