@@ -100,7 +100,7 @@ function addCheck(program: Command, io: CliIo, done: (code: number) => void): vo
     .description('judge manifest files and folders with the webhook policies, offline')
     .argument(
       '[paths...]',
-      'files and folders (folders are read recursively for .yaml, .yml, .json)',
+      'files and folders (folders are read recursively for .yaml, .yml, .json); - for stdin',
     )
     .option(
       '-c, --config <file>',
@@ -143,7 +143,7 @@ function addMutate(program: Command, io: CliIo, done: (code: number) => void): v
   program
     .command('mutate')
     .description('print objects as the mutating webhook would leave them')
-    .argument('<file>', 'manifest file (several documents and Lists allowed)')
+    .argument('<file>', 'manifest file (several documents and Lists allowed); - for stdin')
     .option('-c, --config <file>', 'policy config file (default: built-in defaults)')
     .addOption(
       new Option('-o, --output <format>', 'object format').choices(MUTATE_FORMATS).default('yaml'),

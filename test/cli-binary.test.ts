@@ -166,6 +166,17 @@ describe('phi-guard binary', () => {
     expect(run.code).toBe(code);
   });
 
+  it('check - reads standard input, as `helm template ... | phi-guard check -`', () => {
+    const run = spawnSync(process.execPath, [CLI, 'check', '-'], {
+      cwd: REPO,
+      encoding: 'utf8',
+      input: readFileSync(fixture('privileged-pod.yaml'), 'utf8'),
+      timeout: 60_000,
+    });
+    expect(run.stdout).toContain('<stdin>:2: denied: [pod-security] Pod clinic/debug-shell');
+    expect(run.status).toBe(1);
+  });
+
   it('check -o json prints one parseable document', () => {
     const run = cli(['check', '-o', 'json', fixture('multi-doc.yaml'), fixture('list.yaml')]);
     const report = JSON.parse(run.out) as {

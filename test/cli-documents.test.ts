@@ -1,10 +1,23 @@
 // Reading manifests for the offline commands: documents, Lists, notes, YAML errors with their
 // line, kubectl's YAML 1.1 scalars, folder walking, and the AdmissionInput built for each object.
-import { mkdtempSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import {
+  existsSync,
+  mkdtempSync,
+  mkdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { findManifestFiles, parseManifests } from '../src/cli/documents.js';
+import {
+  findManifestFiles,
+  MAX_MANIFEST_BYTES,
+  parseManifests,
+  readManifestFile,
+} from '../src/cli/documents.js';
 import { offlineInput, resourceOf } from '../src/cli/offline.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'cli');
@@ -185,6 +198,59 @@ describe('findManifestFiles', () => {
     symlinkSync(dir, join(dir, 'apps', 'loop'));
     const { files } = findManifestFiles([dir]);
     expect(files).toEqual([join(dir, 'apps', 'pod.yaml')]);
+  });
+});
+
+describe('readManifestFile', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'phi-guard-read-'));
+  const pod = readFileSync(join(FIXTURES, 'privileged-pod.yaml'), 'utf8');
+  const write = (name: string, bytes: Buffer): string => {
+    writeFileSync(join(dir, name), bytes);
+    return join(dir, name);
+  };
+  const utf16be = (text: string): Buffer => Buffer.from(text, 'utf16le').swap16();
+
+  it.each([
+    ['UTF-8', Buffer.from(pod)],
+    [
+      'UTF-8 with a byte order mark',
+      Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(pod)]),
+    ],
+    [
+      'UTF-16LE with a byte order mark',
+      Buffer.concat([Buffer.from([0xff, 0xfe]), Buffer.from(pod, 'utf16le')]),
+    ],
+    ['UTF-16BE with a byte order mark', Buffer.concat([Buffer.from([0xfe, 0xff]), utf16be(pod)])],
+  ])('a file in %s is read as the same Pod', (name, bytes) => {
+    const read = readManifestFile(write(`${name}.yaml`, bytes));
+    expect(read.problem).toBeUndefined();
+    expect(read.objects.map((o) => [o.object.kind, o.line])).toEqual([['Pod', 2]]);
+  });
+
+  it('a binary file is refused as not a text file', () => {
+    const read = readManifestFile(
+      write('image.yaml', Buffer.from([0x89, 0x50, 0x4e, 0x47, 0, 0, 1])),
+    );
+    expect(read.problem).toMatchObject({
+      kind: 'unparsable',
+      message: 'not a text file (it holds NUL bytes)',
+    });
+  });
+
+  it.skipIf(!existsSync('/dev/zero'))('an endless input stops at the size limit, refused', () => {
+    const read = readManifestFile('/dev/zero');
+    expect(read.problem).toMatchObject({
+      kind: 'unreadable',
+      message: `larger than ${MAX_MANIFEST_BYTES / 1024 / 1024} MiB; split it into several files`,
+    });
+  });
+
+  it('a FIFO named like a manifest in a folder is not read (it would block)', () => {
+    const tree = mkdtempSync(join(tmpdir(), 'phi-guard-fifo-'));
+    writeFileSync(join(tree, 'pod.yaml'), pod);
+    const made = spawnSync('mkfifo', [join(tree, 'pipe.yaml')]);
+    expect(made.status, 'mkfifo is part of coreutils').toBe(0);
+    expect(findManifestFiles([tree]).files).toEqual([join(tree, 'pod.yaml')]);
   });
 });
 

@@ -9,7 +9,7 @@
  * `privileged: yes` pass `check` as a string and reach the cluster as `true`. go-yaml v2 keeps
  * timestamp-like and `1:20`-like plain scalars as strings, so those 1.1 tags are left out.
  */
-import { readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { closeSync, openSync, readSync, readdirSync, realpathSync, statSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import {
   LineCounter,
@@ -88,6 +88,18 @@ const KUBECTL_YAML: ParseOptions & DocumentOptions & SchemaOptions = {
 // yaml's default alias budget guards against "billion laughs" documents (exponential aliases).
 const TO_JS: ToJSOptions = { maxAliasCount: 100 };
 const MAX_FOLDER_DEPTH = 32;
+
+/** The path that names standard input (`helm template ... | phi-guard check -`). */
+export const STDIN_PATH = '-';
+/** How `check` and `mutate` name standard input in their output. */
+export const STDIN_NAME = '<stdin>';
+
+/**
+ * Largest manifest file read, in bytes: 64 MiB, twenty times the API server's 3 MiB limit on one
+ * object, so a whole-cluster export fits. A larger input (or an endless one: a device, a pipe
+ * that never ends) is refused instead of growing the process until the CI runner kills it.
+ */
+export const MAX_MANIFEST_BYTES = 64 * 1024 * 1024;
 const TEMPLATE_HINT =
   'the file looks like an unrendered template ({{ ... }}): render it first (helm template...)';
 
@@ -104,6 +116,10 @@ export function findManifestFiles(paths: readonly string[]): {
   const problems: SourceProblem[] = [];
   const seen = new Set<string>();
   for (const path of paths) {
+    if (path === STDIN_PATH) {
+      files.push(path);
+      continue;
+    }
     try {
       if (statSync(path).isDirectory()) walkFolder(path, files, seen, 0);
       else files.push(path);
@@ -126,7 +142,11 @@ function walkFolder(dir: string, files: string[], seen: Set<string>, depth: numb
     const path = join(dir, entry.name);
     if (entry.isDirectory() || (entry.isSymbolicLink() && isFolder(path))) {
       if (!entry.name.startsWith('.')) walkFolder(path, files, seen, depth + 1);
-    } else if (MANIFEST_EXTENSIONS.includes(extname(entry.name).toLowerCase())) {
+    } else if (
+      MANIFEST_EXTENSIONS.includes(extname(entry.name).toLowerCase()) &&
+      (entry.isFile() || (entry.isSymbolicLink() && isRegularFile(path)))
+    ) {
+      // Only regular files: a FIFO or socket named `x.yaml` in a folder would block the walk.
       files.push(path);
     }
   }
@@ -135,6 +155,14 @@ function walkFolder(dir: string, files: string[], seen: Set<string>, depth: numb
 function isFolder(path: string): boolean {
   try {
     return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
+function isRegularFile(path: string): boolean {
+  try {
+    return statSync(path).isFile();
   } catch {
     return false;
   }
@@ -149,20 +177,80 @@ export function describeFsError(err: unknown): string {
   return e.code ?? (err instanceof Error ? err.message : String(err));
 }
 
-/** Reads one file into objects; any YAML error makes the whole file a problem (none half-read). */
-export function readManifestFile(file: string): FileDocuments {
-  let text: string;
+/**
+ * Reads one file (`-`: standard input) into objects; any YAML error makes the whole file a
+ * problem (none half-read).
+ */
+export function readManifestFile(path: string): FileDocuments {
+  const file = path === STDIN_PATH ? STDIN_NAME : path;
+  const problem = (kind: SourceProblem['kind'], message: string): FileDocuments => ({
+    file,
+    objects: [],
+    notes: [],
+    problem: { file, kind, message },
+  });
+  let bytes: Buffer | undefined;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readLimited(path === STDIN_PATH ? 0 : path, MAX_MANIFEST_BYTES);
   } catch (err) {
-    return {
-      file,
-      objects: [],
-      notes: [],
-      problem: { file, kind: 'unreadable', message: describeFsError(err) },
-    };
+    return problem('unreadable', describeFsError(err));
   }
+  if (bytes === undefined) {
+    const mib = MAX_MANIFEST_BYTES / 1024 / 1024;
+    return problem('unreadable', `larger than ${mib} MiB; split it into several files`);
+  }
+  const text = decodeText(bytes);
+  // kubectl refuses such input too; YAML would report a confusing syntax error instead.
+  if (text.includes('\0')) return problem('unparsable', 'not a text file (it holds NUL bytes)');
   return parseManifests(text, file);
+}
+
+// At most `limit` bytes of a file or descriptor, or undefined when there are more. Read in
+// chunks, so that a device or pipe without an end (`/dev/zero`) stops at the limit.
+function readLimited(source: string | number, limit: number): Buffer | undefined {
+  const fd = typeof source === 'number' ? source : openSync(source, 'r');
+  const chunks: Buffer[] = [];
+  let total = 0;
+  try {
+    for (;;) {
+      const chunk = Buffer.allocUnsafe(Math.min(1024 * 1024, limit + 1 - total));
+      const n = readSyncRetrying(fd, chunk);
+      if (n === 0) return Buffer.concat(chunks, total);
+      chunks.push(chunk.subarray(0, n));
+      total += n;
+      if (total > limit) return undefined;
+    }
+  } finally {
+    if (typeof source !== 'number') closeSync(fd);
+  }
+}
+
+// Standard input may be a non-blocking pipe, whose reads fail with EAGAIN until data arrives.
+function readSyncRetrying(fd: number, buffer: Buffer): number {
+  for (;;) {
+    try {
+      return readSync(fd, buffer, 0, buffer.length, null);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EOF') return 0;
+      if ((err as NodeJS.ErrnoException).code !== 'EAGAIN') throw err;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+    }
+  }
+}
+
+/**
+ * UTF-8, or UTF-16 when the text starts with its byte order mark, which is what Windows
+ * PowerShell's `>` writes and what kubectl reads: k8s.io/cli-runtime's FileVisitor decodes every
+ * file through `unicode.BOMOverride(unicode.UTF8.NewDecoder())`.
+ */
+export function decodeText(bytes: Buffer): string {
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.subarray(2).toString('utf16le');
+  if (bytes[0] === 0xfe && bytes[1] === 0xff) {
+    const swapped = Buffer.from(bytes.subarray(2, bytes.length - (bytes.length % 2)));
+    return swapped.swap16().toString('utf16le');
+  }
+  const text = bytes.toString('utf8');
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
 
 /** Parses manifest text (YAML or JSON, several documents) into objects and notes. */
