@@ -221,6 +221,16 @@ describe('decodeRequest: unusable fields are named', () => {
       { oldObject: 3 },
       /request.oldObject must be a JSON object or null, got a number/,
     ],
+    [
+      'request.kind says Pod, the object is a Deployment',
+      { object: { ...podObject, apiVersion: 'apps/v1', kind: 'Deployment' } },
+      /request.object.kind "Deployment" does not match request.kind.kind "Pod"/,
+    ],
+    [
+      'request.kind says Pod, the old object is a Secret',
+      { operation: 'UPDATE', oldObject: { ...podObject, kind: 'Secret' } },
+      /request.oldObject.kind "Secret" does not match request.kind.kind "Pod"/,
+    ],
     ['namespace is a number', { namespace: 1 }, /request.namespace must be a string/],
     ['dryRun is "yes"', { dryRun: 'yes' }, /request.dryRun must be a boolean/],
     ['userInfo is a string', { userInfo: 'alice' }, /request.userInfo must be an object/],

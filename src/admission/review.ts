@@ -117,6 +117,10 @@ function fieldProblem(
       return `request.${field} must be a JSON object or null, got ${typeName(value)}`;
     }
   }
+  for (const field of ['object', 'oldObject'] as const) {
+    const problem = kindMismatch(r[field], kind, field);
+    if (problem !== undefined) return problem;
+  }
   for (const field of ['object', 'oldObject', 'options'] as const) {
     if (nestedDeeperThan(r[field], MAX_DEPTH))
       return `request.${field} is nested deeper than ${MAX_DEPTH} levels`;
@@ -129,6 +133,15 @@ function fieldProblem(
     return 'request.dryRun must be a boolean';
   }
   return userInfoProblem(r.userInfo);
+}
+
+// The API server converts the object to the version in request.kind (matchPolicy Equivalent) and
+// sends the kind it names, so a review whose object is of another kind is not the API server's.
+// Judging it by request.kind would judge a privileged Deployment as a Pod that has no pod spec.
+function kindMismatch(value: unknown, kind: string, field: string): string | undefined {
+  if (!isRecord(value) || typeof value.kind !== 'string' || value.kind === '') return undefined;
+  if (value.kind === kind) return undefined;
+  return `request.${field}.kind ${describe(value.kind)} does not match request.kind.kind "${kind}"`;
 }
 
 /**
