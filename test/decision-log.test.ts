@@ -26,6 +26,24 @@ describe('decision log', () => {
     expect(String(line?.name)).toHaveLength(253);
   });
 
+  it('a forged review with a huge uid, user and group list logs a bounded line', async () => {
+    const { app, logs, rawLogs } = testApp([labelPolicy]);
+    const groups = Array.from({ length: 100_000 }, (_, i) => `group-${i}`);
+    const review = admissionReview(configMap('cm', 'ns'), {
+      uid: 'u'.repeat(2_000_000),
+      userInfo: { username: 'a'.repeat(3_000_000), groups },
+    });
+    const answer = await request(app).post('/validate').send(review).expect(200);
+
+    expect(answer.body.response.uid).toHaveLength(2_000_000);
+    const line = logs.find((l) => l.msg === LOG_MESSAGE.decision)!;
+    expect(String(line.uid)).toHaveLength(128);
+    expect(String(line.user)).toHaveLength(512);
+    expect(line.groups).toHaveLength(101);
+    expect((line.groups as string[]).at(-1)).toBe('… 99900 more groups');
+    expect(rawLogs.join('').length).toBeLessThan(20_000);
+  });
+
   it('an invalid operation is cut in the bad-request line', async () => {
     const { app, rawLogs } = testApp([labelPolicy]);
     const review = admissionReview(configMap('cm', 'ns'), {

@@ -5,7 +5,7 @@ import { performance } from 'node:perf_hooks';
 import type { Request, RequestHandler, Response } from 'express';
 import { clipText, type Engine, type Webhook } from '../engine/engine.js';
 import { LOG_FIELD as F, LOG_MESSAGE } from '../logging/fields.js';
-import { logDecision } from '../logging/decision-record.js';
+import { logDecision, MAX_LOGGED_UID_LENGTH } from '../logging/decision-record.js';
 import type { Logger } from '../logging/logger.js';
 import { recordDecision, recordInvalid, type Metrics } from '../metrics/metrics.js';
 import { sendJson } from '../server/send-json.js';
@@ -28,7 +28,8 @@ export function admissionHandler(webhook: Webhook, deps: AdmissionDeps): Request
   return async function admit(req: Request, res: Response): Promise<void> {
     const started = performance.now();
     const envelope = decodeEnvelope(req.body);
-    const log = deps.logger.child({ [F.uid]: envelope.uid, [F.webhook]: webhook });
+    const uid = clipText(envelope.uid, MAX_LOGGED_UID_LENGTH);
+    const log = deps.logger.child({ [F.uid]: uid, [F.webhook]: webhook });
     res.locals[REQUEST_LOGGER] = log;
 
     const decoded = decodeRequest(envelope);

@@ -10,6 +10,27 @@ import { clipText, MAX_NAME_LENGTH, type AdmissionInput, type Decision } from '.
 import type { Logger } from './logger.js';
 import { LOG_FIELD as F, LOG_MESSAGE, VIOLATION_FIELD as V } from './fields.js';
 
+/** Longest user name logged; OIDC and service-account names stay far below it. */
+export const MAX_LOGGED_USER_LENGTH = 512;
+/** Most groups logged per line; the rest are counted in one last entry. */
+export const MAX_LOGGED_GROUPS = 100;
+/** Longest request uid logged; the API server sends 36-character UUIDs. */
+export const MAX_LOGGED_UID_LENGTH = 128;
+
+/**
+ * Who asked, bounded: the API server sends what its authenticator produced, and a line that grows
+ * with the request (a user in thousands of groups, a forged review) would burden every log
+ * pipeline behind it. Groups past the bound are counted, so an auditor sees that some are left.
+ */
+export function loggedIdentity(input: AdmissionInput): { user: string; groups: string[] } {
+  const { username, groups } = input.userInfo;
+  const shown = groups.slice(0, MAX_LOGGED_GROUPS).map((g) => clipText(g, MAX_LOGGED_USER_LENGTH));
+  if (groups.length > MAX_LOGGED_GROUPS) {
+    shown.push(`… ${groups.length - MAX_LOGGED_GROUPS} more groups`);
+  }
+  return { user: clipText(username, MAX_LOGGED_USER_LENGTH), groups: shown };
+}
+
 /**
  * The fields of one decision line. pino adds `time`, `level` and `msg`; `uid` and `webhook` are
  * bound on the request's child logger.
@@ -20,14 +41,15 @@ export function decisionRecord(
   durationMs: number,
 ): Record<string, unknown> {
   const exceptions = decision.results.flatMap((r) => (r.exception ? [r.exception.name] : []));
+  const who = loggedIdentity(input);
   return {
     [F.operation]: input.operation,
-    [F.kind]: input.kind,
-    [F.subResource]: input.subResource || undefined,
+    [F.kind]: clipText(input.kind, MAX_NAME_LENGTH),
+    [F.subResource]: clipText(input.subResource, MAX_NAME_LENGTH) || undefined,
     [F.namespace]: clipText(input.namespace, MAX_NAME_LENGTH),
     [F.name]: clipText(input.name, MAX_NAME_LENGTH),
-    [F.user]: input.userInfo.username,
-    [F.groups]: input.userInfo.groups,
+    [F.user]: who.user,
+    [F.groups]: who.groups,
     [F.dryRun]: input.dryRun,
     [F.decision]: decision.decision,
     [F.skipped]: decision.skipped,
@@ -66,6 +88,7 @@ export function logDecision(
   if (input.dryRun) return;
 
   const seen = new Set<string>();
+  const who = loggedIdentity(input);
   for (const notice of decision.notices) {
     const key = `${notice.policy}\u0000${notice.reason}\u0000${notice.message}`;
     if (seen.has(key)) continue;
@@ -74,13 +97,13 @@ export function logDecision(
       {
         [F.policy]: notice.policy,
         [F.reason]: notice.reason,
-        [F.user]: input.userInfo.username,
-        [F.groups]: input.userInfo.groups,
+        [F.user]: who.user,
+        [F.groups]: who.groups,
         [F.operation]: input.operation,
         [F.kind]: input.kind,
         [F.subResource]: input.subResource || undefined,
-        [F.namespace]: input.namespace,
-        [F.name]: input.name,
+        [F.namespace]: clipText(input.namespace, MAX_NAME_LENGTH),
+        [F.name]: clipText(input.name, MAX_NAME_LENGTH),
         [F.notice]: notice.message,
       },
       LOG_MESSAGE.notice,
