@@ -171,9 +171,18 @@ function entryAllows(entry: string, ref: ImageRef): boolean {
   return globMatch(hostGlob, ref.registry) && globMatch(repositoryGlob, ref.repository);
 }
 
+// The image name as the manifest spells it, without tag or digest (`nginx`, not the parsed
+// `docker.io/library/nginx`), so that the suggested fix is a small edit of what the user wrote.
+function writtenName(image: string): string {
+  const name = image.split('@')[0]!;
+  const colon = name.lastIndexOf(':');
+  return colon > name.lastIndexOf('/') ? name.slice(0, colon) : name;
+}
+
 function judgeTag(site: ImageSite, ref: ImageRef): Finding | undefined {
   if (ref.digest !== undefined) return undefined;
-  const fix = `pin a version tag (e.g. ${ref.repository}:1.2.3) or a digest (@sha256:<digest>)`;
+  const name = writtenName(String(site.image));
+  const fix = `pin a version tag (e.g. ${name}:1.2.3) or a digest (@sha256:<digest>)`;
   if (ref.tag === undefined) {
     return {
       reason: 'missingTag',

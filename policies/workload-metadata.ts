@@ -170,13 +170,13 @@ function labelsAt(p: Params, metaPath: Segment[], labels: unknown, owner: string
     const value = present[key];
     if (typeof value === 'string' && value !== '') continue;
     const allowed = p.allowedValues[key];
+    const given = value !== undefined && value !== null;
+    const action = given ? `set the label ${key} to` : `add the label ${key} with`;
     findings.push({
       reason: 'missingLabel',
       path: toFieldPath([...metaPath, 'labels', key]),
-      message: `${owner} has no label "${key}"`,
-      fix: allowed
-        ? `add the label ${key} with one of: ${allowed.join(', ')}`
-        : `add the label ${key} with a non-empty value`,
+      message: given ? `${owner} has an empty label "${key}"` : `${owner} has no label "${key}"`,
+      fix: allowed ? `${action} one of: ${allowed.join(', ')}` : `${action} a non-empty value`,
     });
   }
   for (const [key, allowed] of Object.entries(p.allowedValues)) {

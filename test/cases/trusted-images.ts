@@ -153,8 +153,18 @@ export const cases: PolicyCase[] = [
     expect: 'denied',
     reasons: ['latestTag'],
     messageIncludes: [
-      'container "app" image "registry.k8s.io/pause:latest" uses the mutable tag "latest"',
+      'container "app" image "registry.k8s.io/pause:latest" uses the mutable tag "latest"; ' +
+        'pin a version tag (e.g. registry.k8s.io/pause:1.2.3)',
     ],
+  },
+  {
+    name: 'image on a registry with a port has neither tag nor digest',
+    policy: POLICY,
+    config: withParams({ allowedRegistries: ['localhost:5000'] }),
+    object: pod('untagged-port', { containers: [ctr('app', 'localhost:5000/team/app')] }),
+    expect: 'denied',
+    reasons: ['missingTag'],
+    messageIncludes: ['pin a version tag (e.g. localhost:5000/team/app:1.2.3)'],
   },
   {
     name: 'image has neither tag nor digest',

@@ -127,6 +127,9 @@ export const cases: PolicyCase[] = [
     }),
     expect: 'denied',
     reasons: ['missingLabel'],
+    messageIncludes: [
+      'metadata.labels.owner: Pod has an empty label "owner"; set the label owner to a non-empty value',
+    ],
   },
   {
     name: 'deployment labelled, its pod template not',
