@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import fastJsonPatch from 'fast-json-patch';
 import { z } from 'zod';
-import { Engine, MAX_FINDINGS_PER_POLICY } from '../src/engine/engine.js';
+import { Engine, MAX_FINDINGS_PER_POLICY, objectRef } from '../src/engine/engine.js';
 import { definePolicy } from '../src/engine/policy.js';
 import { registryOf, checkPolicy } from '../src/engine/registry.js';
 import { resolveConfig, parseConfig, ConfigError } from '../src/config/load.js';
@@ -347,5 +347,45 @@ describe('engine: bounded output', () => {
     );
     expect(d.message.length).toBeLessThan(20_000);
     expect(d.message).toContain(`ns/${'x'.repeat(252)}…:`);
+  });
+});
+
+describe('objectRef: how messages name the object', () => {
+  it.each([
+    ['a Pod', { kind: 'Pod', resource: 'pods' }, 'Pod ns/x'],
+    ['an Ingress (plural -es)', { kind: 'Ingress', resource: 'ingresses' }, 'Ingress ns/x'],
+    [
+      'a NetworkPolicy (plural -ies)',
+      { kind: 'NetworkPolicy', resource: 'networkpolicies' },
+      'NetworkPolicy ns/x',
+    ],
+    [
+      'kubectl debug (pods/ephemeralcontainers, kind Pod)',
+      { kind: 'Pod', resource: 'pods', subResource: 'ephemeralcontainers' },
+      'Pod ns/x',
+    ],
+    [
+      'kubectl exec (kind PodExecOptions)',
+      { kind: 'PodExecOptions', resource: 'pods', subResource: 'exec' },
+      'Pod ns/x',
+    ],
+    [
+      'kubectl scale of a Deployment (kind Scale)',
+      { kind: 'Scale', resource: 'deployments', subResource: 'scale' },
+      'Deployment ns/x',
+    ],
+    [
+      'scale of a custom resource',
+      { kind: 'Scale', resource: 'widgets', subResource: 'scale' },
+      'widgets/scale ns/x',
+    ],
+  ])('%s', (_state, fields, ref) => {
+    expect(objectRef({ namespace: 'ns', name: 'x', ...fields })).toBe(ref);
+  });
+
+  it('a cluster-scoped object has no namespace part', () => {
+    expect(objectRef({ kind: 'StorageClass', namespace: '', name: 'gp3' })).toBe(
+      'StorageClass gp3',
+    );
   });
 });

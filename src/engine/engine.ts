@@ -101,12 +101,44 @@ export interface EngineOptions {
 const NO_CLUSTER: ClusterLookup = { namespaceLabels: () => undefined };
 const DEFAULT_OPERATIONS: readonly Operation[] = ['CREATE', 'UPDATE'];
 
-/** `Kind namespace/name` or `Kind name`, as messages name the object. */
-export function objectRef(input: Pick<AdmissionInput, 'kind' | 'namespace' | 'name'>): string {
-  const [kind, namespace, name] = [input.kind, input.namespace, input.name].map((s) =>
+/**
+ * `Kind namespace/name` or `Kind name`, as messages name the object. A subresource request whose
+ * kind is the subresource's own (`PodExecOptions` for `pods/exec`, `Scale` for
+ * `deployments/scale`) is named by the object acted on, `Pod payments/api-0`, or, for a resource
+ * outside PARENT_KINDS, as kubectl and RBAC name it, `widgets/scale payments/w`.
+ */
+export function objectRef(
+  input: Pick<AdmissionInput, 'kind' | 'namespace' | 'name'> &
+    Partial<Pick<AdmissionInput, 'resource' | 'subResource'>>,
+): string {
+  const [kind, namespace, name] = [refKind(input), input.namespace, input.name].map((s) =>
     clipText(s, MAX_NAME_LENGTH),
   );
   return namespace ? `${kind} ${namespace}/${name}` : `${kind} ${name}`;
+}
+
+/** Kinds of the resources whose subresources carry a kind of their own (exec, scale...). */
+const PARENT_KINDS: Readonly<Record<string, string>> = {
+  pods: 'Pod',
+  deployments: 'Deployment',
+  replicasets: 'ReplicaSet',
+  statefulsets: 'StatefulSet',
+  replicationcontrollers: 'ReplicationController',
+  serviceaccounts: 'ServiceAccount',
+};
+
+function refKind(input: Partial<Pick<AdmissionInput, 'kind' | 'resource' | 'subResource'>>) {
+  const { kind = '', resource = '', subResource = '' } = input;
+  if (subResource === '' || isKindOf(kind, resource)) return kind;
+  return PARENT_KINDS[resource] ?? `${resource}/${subResource}`;
+}
+
+// True when `resource` is the plural of `kind` (pods/Pod, ingresses/Ingress,
+// networkpolicies/NetworkPolicy, endpoints/Endpoints), the kind of the resource itself.
+function isKindOf(kind: string, resource: string): boolean {
+  const k = kind.toLowerCase();
+  const plurals = [k, `${k}s`, `${k}es`, k.endsWith('y') ? `${k.slice(0, -1)}ies` : ''];
+  return resource === '' || plurals.includes(resource);
 }
 
 /**

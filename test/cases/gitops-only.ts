@@ -270,7 +270,7 @@ const denied: PolicyCase[] = [
     object: scale,
     request: { ...scaleRequest, userInfo: USERS.alice },
     expect: 'denied',
-    messageIncludes: ['scaling by "alice@example.com"'],
+    messageIncludes: ['] Deployment payments/api: ', 'scaling by "alice@example.com"'],
   },
   {
     name: 'person adds a debug container to a Pod in a managed namespace (kubectl debug)',
@@ -301,6 +301,7 @@ const denied: PolicyCase[] = [
     expect: 'denied',
     reasons: ['interactive-access'],
     messageIncludes: [
+      '] Pod payments/',
       'kubectl exec by "alice@example.com" is not allowed in GitOps-managed namespace "payments"',
       'use logs, metrics and traces instead',
     ],
