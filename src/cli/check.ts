@@ -113,8 +113,22 @@ function describeValidConfig(path: string, engine: Engine): string {
     byMode.set(settings.mode, [...(byMode.get(settings.mode) ?? []), id]);
   }
   const modes = [...byMode].map(([mode, ids]) => `  ${mode}: ${ids.sort().join(', ')}`);
-  const exceptions = engine.config.exceptions.length;
-  return [`config ${path} is valid`, ...modes, `  exceptions: ${exceptions}`].join('\n');
+  const { exceptions } = engine.config;
+  const now = Date.now();
+  // Valid, but worth saying: an expired exception is ignored, so what it allowed is denied again.
+  const expired = exceptions
+    .filter((e) => e.expires.getTime() < now)
+    .map(
+      (e) =>
+        `  note: exception ${JSON.stringify(e.name)} expired on ${e.expires.toISOString().slice(0, 10)} ` +
+        'and is ignored; renew its expires date or remove it',
+    );
+  return [
+    `config ${path} is valid`,
+    ...modes,
+    `  exceptions: ${exceptions.length}`,
+    ...expired,
+  ].join('\n');
 }
 
 /** Checks every object under `options.paths` and returns the report (nothing is printed). */
