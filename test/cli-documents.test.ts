@@ -165,6 +165,24 @@ describe('parseManifests', () => {
   });
 });
 
+describe('tool configuration files', () => {
+  it.each([
+    ['a kustomization.yaml', 'apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n'],
+    ['a kind cluster config', 'kind: Cluster\napiVersion: kind.x-k8s.io/v1alpha4\nnodes: []\n'],
+  ])('%s is skipped with a note, not judged as an object', (_name, text) => {
+    const read = parseManifests(text, 'tool.yaml');
+    expect(read.objects).toEqual([]);
+    expect(read.notes).toEqual([
+      expect.objectContaining({
+        kind: 'not-kubernetes',
+        message: expect.stringMatching(
+          /^document 1: is a \w+ \([a-z0-9.-]+\) file for a tool, not an API object; skipped$/,
+        ),
+      }),
+    ]);
+  });
+});
+
 describe('findManifestFiles', () => {
   it('walks a folder recursively for .yaml, .yml and .json, skipping dot-folders and other files', () => {
     const { files, problems } = findManifestFiles([join(FIXTURES, 'tree')]);

@@ -374,8 +374,24 @@ function skipReason(value: unknown): [NoteKind, string] | undefined {
       'has no kind or apiVersion, so it is not a Kubernetes object; skipped',
     ];
   }
+  const group = String(value.apiVersion).split('/')[0]!;
+  if (CLIENT_CONFIG_GROUPS.includes(group)) {
+    const what = `${value.kind} (${group})`;
+    return ['not-kubernetes', `is a ${what} file for a tool, not an API object; skipped`];
+  }
   return undefined;
 }
+
+/**
+ * API groups of files that tools read and the API server never stores: kustomize's
+ * kustomization.yaml, kind's cluster config, KRM function configs. kubectl apply -f would refuse
+ * them ("no matches for kind"), so judging them as objects would only add noise.
+ */
+const CLIENT_CONFIG_GROUPS: readonly string[] = [
+  'kustomize.config.k8s.io',
+  'kind.x-k8s.io',
+  'config.kubernetes.io',
+];
 
 /** `kind: List` (kubectl's generic list) and typed lists such as `PodList`, with their items. */
 function isListKind(value: Record<string, unknown>): boolean {
