@@ -126,6 +126,12 @@ describe('phi-guard binary', () => {
       out: 'Result: passed',
     },
     {
+      name: 'plain Secret with no --as',
+      args: ['check', fixture('plain-secret.yaml')],
+      code: 0,
+      out: 'Note: 1 Secret judged as applied by a person (no --as); a GitOps controller',
+    },
+    {
       name: '--as-group without --as',
       args: ['check', '--as-group', 'devs', fixture('plain-secret.yaml')],
       code: 2,

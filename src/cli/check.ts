@@ -147,6 +147,7 @@ export async function checkPaths(engine: Engine, options: CheckOptions): Promise
     config: options.config,
     mutated: options.mutate ?? true,
     skipUnparsable: options.skipUnparsable ?? false,
+    as: options.as,
     durationMs: performance.now() - started,
   };
 }

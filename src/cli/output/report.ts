@@ -67,6 +67,8 @@ export interface CheckReport {
   mutated: boolean;
   /** True when unparsable files are reported but do not make the run fail (`--skip-unparsable`). */
   skipUnparsable: boolean;
+  /** The user objects were judged as applied by (`--as`); undefined for `phi-guard-check`. */
+  as?: string;
   durationMs: number;
 }
 

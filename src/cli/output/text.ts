@@ -55,10 +55,25 @@ function summaryLines(report: CheckReport, s: CheckSummary): string[] {
     `Summary: ${files}, ${objects}; ${mutation}; ` +
       `${plural(s.skippedDocuments, 'document')} skipped; ${speed}`,
     `Config: ${report.config ?? 'built-in defaults'}`,
+    ...identityNote(report),
   ];
   if (s.byPolicy.length > 0) lines.push('Findings by policy:', ...policyTable(s.byPolicy));
   lines.push(`Result: ${verdictWord(s.exitCode)} (exit ${s.exitCode})`);
   return lines;
+}
+
+// gitops-secrets judges who applies a Secret: without --as, check applies everything as a person,
+// so a plain Secret that Argo CD or Flux would be refused for passes. Said once, where CI shows it.
+function identityNote(report: CheckReport): string[] {
+  if (report.as !== undefined) return [];
+  const secrets = report.files.flatMap((f) => f.objects).filter((o) => o.kind === 'Secret').length;
+  if (secrets === 0) return [];
+  return [
+    `Note: ${plural(secrets, 'Secret')} judged as applied by a person (no --as); a GitOps ` +
+      'controller applying them may be refused by gitops-secrets. Pass --as with its service ' +
+      'account (e.g. --as system:serviceaccount:argocd:argocd-application-controller) to judge ' +
+      'them as it applies them.',
+  ];
 }
 
 function policyTable(tallies: readonly PolicyTally[]): string[] {
