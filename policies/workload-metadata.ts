@@ -172,10 +172,11 @@ function labelsAt(p: Params, metaPath: Segment[], labels: unknown, owner: string
     const allowed = p.allowedValues[key];
     const given = value !== undefined && value !== null;
     const action = given ? `set the label ${key} to` : `add the label ${key} with`;
+    const what = !given ? 'no label' : value === '' ? 'an empty label' : 'a non-string label';
     findings.push({
       reason: 'missingLabel',
       path: toFieldPath([...metaPath, 'labels', key]),
-      message: given ? `${owner} has an empty label "${key}"` : `${owner} has no label "${key}"`,
+      message: `${owner} has ${what} "${key}"`,
       fix: allowed ? `${action} one of: ${allowed.join(', ')}` : `${action} a non-empty value`,
     });
   }

@@ -183,6 +183,17 @@ describe('phi-guard binary', () => {
     expect(run.status).toBe(1);
   });
 
+  it('check - with nothing on standard input fails, as kubectl apply -f - does', () => {
+    const run = spawnSync(process.execPath, [CLI, 'check', '-'], {
+      cwd: REPO,
+      encoding: 'utf8',
+      input: '# helm template failed before printing anything\n',
+      timeout: 60_000,
+    });
+    expect(run.stdout).toContain('<stdin>: error: standard input holds no objects');
+    expect(run.status).toBe(2);
+  });
+
   it('check -o json prints one parseable document', () => {
     const run = cli(['check', '-o', 'json', fixture('multi-doc.yaml'), fixture('list.yaml')]);
     const report = JSON.parse(run.out) as {

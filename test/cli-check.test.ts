@@ -317,6 +317,15 @@ describe('check config handling', () => {
     expect(run.out).not.toContain('"current"');
   });
 
+  it('the Secrets note without --as is left out when gitops-secrets is off', async () => {
+    const config = join(mkdtempSync(join(tmpdir(), 'phi-guard-secrets-off-')), 'config.yaml');
+    writeFileSync(config, 'policies:\n  gitops-secrets: { mode: "off" }\n');
+    const on = await check({ paths: [fixture('plain-secret.yaml')] });
+    const off = await check({ paths: [fixture('plain-secret.yaml')], config });
+    expect(on.out).toContain('Note: 1 Secret judged as applied by a person (no --as)');
+    expect(off.out).not.toContain('Note: ');
+  });
+
   it('--config alone with a bad config exits 2', async () => {
     const run = await check({ paths: [], config: fixture('bad-config.yaml') });
     expect(run.code).toBe(2);

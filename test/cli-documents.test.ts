@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
+  decodeText,
   findManifestFiles,
   MAX_MANIFEST_BYTES,
   parseManifests,
@@ -260,6 +261,22 @@ describe('readManifestFile', () => {
     expect(read.problem).toMatchObject({
       kind: 'unreadable',
       message: `larger than ${MAX_MANIFEST_BYTES / 1024 / 1024} MiB; split it into several files`,
+    });
+  });
+
+  it('a UTF-16 file with a lone trailing byte ends in U+FFFD, not silently short', () => {
+    expect(decodeText(Buffer.from([0xff, 0xfe, 0x61, 0x00, 0x62]))).toBe('a\uFFFD');
+    expect(decodeText(Buffer.from([0xfe, 0xff, 0x00, 0x61, 0x62]))).toBe('a\uFFFD');
+  });
+
+  it('a link in a folder that leads nowhere is reported, not skipped', () => {
+    const tree = mkdtempSync(join(tmpdir(), 'phi-guard-dangling-'));
+    symlinkSync(join(tree, 'gone.yaml'), join(tree, 'pod.yaml'));
+    const { files } = findManifestFiles([tree]);
+    expect(files).toEqual([join(tree, 'pod.yaml')]);
+    expect(readManifestFile(files[0]!).problem).toMatchObject({
+      kind: 'unreadable',
+      message: 'no such file or directory',
     });
   });
 

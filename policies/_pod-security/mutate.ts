@@ -3,8 +3,9 @@
  * pod inherit, set where unset and never overriding (PRODUCT.md, Admission semantics).
  *
  * - pod `securityContext.runAsNonRoot: true` and `seccompProfile: {type: RuntimeDefault}`, unless
- *   every container sets its own (then the pod-level value would change nothing); runAsNonRoot
- *   also not where a container would inherit it beside an explicit `runAsUser: 0`;
+ *   every container sets its own (then the pod-level value would change nothing); where a
+ *   container would inherit runAsNonRoot beside an explicit `runAsUser: 0`, it goes instead on
+ *   each container that does not run as user 0;
  * - each container's `allowPrivilegeEscalation: false` and `capabilities.drop: [ALL]`, the latter
  *   only when `drop` is unset: a `drop` list without ALL is the author's choice, denied with a
  *   message instead of being rewritten.
@@ -24,7 +25,10 @@ import { isSet } from './pod.js';
 /** A field to add, relative to a securityContext, and its value. */
 type Field = [Segment[], unknown];
 
-/** Container-level copies of the pod-level defaults, when the pod level cannot be patched. */
+/**
+ * Container-level copies of the pod-level defaults, when the pod level cannot be patched (or, for
+ * runAsNonRoot, cannot carry it because a container runs as user 0).
+ */
 interface Inherited {
   runAsNonRoot: boolean;
   seccompProfile: boolean;
@@ -80,6 +84,7 @@ function mayDisableEscalation(sc: Record<string, unknown>): boolean {
 
 function containerFields(
   sc: Record<string, unknown>,
+  podSc: Record<string, unknown>,
   windows: boolean,
   inherited: Inherited,
 ): Field[] {
@@ -93,7 +98,8 @@ function containerFields(
   ) {
     fields.push([['capabilities', 'drop'], ['ALL']]);
   }
-  if (inherited.runAsNonRoot && !isSet(sc.runAsNonRoot) && !runsAsRoot(sc.runAsUser)) {
+  const user = isSet(sc.runAsUser) ? sc.runAsUser : podSc.runAsUser;
+  if (inherited.runAsNonRoot && !isSet(sc.runAsNonRoot) && !runsAsRoot(user)) {
     fields.push([['runAsNonRoot'], true]);
   }
   if (!windows && inherited.seccompProfile && !isSet(sc.seccompProfile)) {
@@ -119,20 +125,24 @@ function rootUserInherits(containers: ContainerView[], podSc: Record<string, unk
   });
 }
 
+// In a user namespace root is unprivileged on the node and PSA does not ask for runAsNonRoot
+// (KEP-127); forcing it would break the root-in-userns images that feature exists for.
+function wantsRunAsNonRoot(view: PodSpecView, podSc: Record<string, unknown>): boolean {
+  return !isSet(podSc.runAsNonRoot) && view.spec.hostUsers !== false;
+}
+
+// The pod level cannot carry runAsNonRoot when a container runs as user 0 under it: then each
+// container that does not run as root gets its own copy instead.
+function rootBlocksPodLevel(view: PodSpecView, podSc: Record<string, unknown>): boolean {
+  return runsAsRoot(podSc.runAsUser) || rootUserInherits(containersOf(view), podSc);
+}
+
 function podFields(view: PodSpecView, sc: Record<string, unknown>, windows: boolean): Field[] {
   const containers = containersOf(view);
   const everySets = (field: string): boolean =>
     containers.every((c) => isSet(securityContextField(c, field)));
   const fields: Field[] = [];
-  // In a user namespace root is unprivileged on the node and PSA does not ask for runAsNonRoot
-  // (KEP-127); forcing it would break the root-in-userns images that feature exists for.
-  if (
-    !isSet(sc.runAsNonRoot) &&
-    view.spec.hostUsers !== false &&
-    !everySets('runAsNonRoot') &&
-    !runsAsRoot(sc.runAsUser) &&
-    !rootUserInherits(containers, sc)
-  ) {
+  if (wantsRunAsNonRoot(view, sc) && !everySets('runAsNonRoot') && !rootBlocksPodLevel(view, sc)) {
     fields.push([['runAsNonRoot'], true]);
   }
   if (!windows && !isSet(sc.seccompProfile) && !everySets('seccompProfile')) {
@@ -155,10 +165,7 @@ export function restrictedDefaults(view: PodSpecView, scope: MutableScope): Patc
     : [];
   const inherited: Inherited = {
     runAsNonRoot:
-      !scope.podSpec &&
-      !isSet(podSc.runAsNonRoot) &&
-      view.spec.hostUsers !== false &&
-      !runsAsRoot(podSc.runAsUser),
+      wantsRunAsNonRoot(view, podSc) && (!scope.podSpec || rootBlocksPodLevel(view, podSc)),
     seccompProfile: !scope.podSpec && !isSet(podSc.seccompProfile),
   };
 
@@ -166,7 +173,7 @@ export function restrictedDefaults(view: PodSpecView, scope: MutableScope): Patc
     if (!mayPatchContainer(scope, c)) continue;
     const sc = c.container.securityContext;
     if (isSet(sc) && !isRecord(sc)) continue;
-    const fields = containerFields(isRecord(sc) ? sc : {}, windows, inherited);
+    const fields = containerFields(isRecord(sc) ? sc : {}, podSc, windows, inherited);
     ops.push(...addUnder([...c.path, 'securityContext'], sc, fields));
   }
   return ops;

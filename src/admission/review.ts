@@ -141,7 +141,7 @@ function fieldProblem(
 function kindMismatch(value: unknown, kind: string, field: string): string | undefined {
   if (!isRecord(value) || typeof value.kind !== 'string' || value.kind === '') return undefined;
   if (value.kind === kind) return undefined;
-  return `request.${field}.kind ${describe(value.kind)} does not match request.kind.kind "${kind}"`;
+  return `request.${field}.kind ${describe(value.kind)} does not match request.kind.kind ${describe(kind)}`;
 }
 
 /**

@@ -148,6 +148,7 @@ export async function checkPaths(engine: Engine, options: CheckOptions): Promise
     mutated: options.mutate ?? true,
     skipUnparsable: options.skipUnparsable ?? false,
     as: options.as,
+    secretsByIdentity: (engine.config.policies['gitops-secrets']?.mode ?? 'off') !== 'off',
     durationMs: performance.now() - started,
   };
 }
@@ -155,7 +156,7 @@ export async function checkPaths(engine: Engine, options: CheckOptions): Promise
 // One path at a time, so that the report keeps the order in which the user named them.
 function readPaths(paths: readonly string[]): FileDocuments[] {
   const reads: FileDocuments[] = [];
-  for (const path of paths) {
+  for (const path of new Set(paths)) {
     const found = findManifestFiles([path]);
     reads.push(
       ...found.problems.map((problem) => ({ file: problem.file, objects: [], notes: [], problem })),

@@ -160,11 +160,12 @@ function isFolder(path: string): boolean {
   }
 }
 
+// A link that leads nowhere counts as a file, so that reading it reports the missing target.
 function isRegularFile(path: string): boolean {
   try {
     return statSync(path).isFile();
   } catch {
-    return false;
+    return true;
   }
 }
 
@@ -202,7 +203,13 @@ export function readManifestFile(path: string): FileDocuments {
   const text = decodeText(bytes);
   // kubectl refuses such input too; YAML would report a confusing syntax error instead.
   if (text.includes('\0')) return problem('unparsable', 'not a text file (it holds NUL bytes)');
-  return parseManifests(text, file);
+  const read = parseManifests(text, file);
+  // kubectl apply -f - refuses input without objects ("no objects passed to apply"); passing it
+  // would let `helm template ... | phi-guard check -` pass in CI when helm itself failed.
+  if (path === STDIN_PATH && !read.problem && read.objects.length === 0) {
+    return problem('unreadable', 'standard input holds no objects: nothing passed to check');
+  }
+  return read;
 }
 
 // At most `limit` bytes of a file or descriptor, or undefined when there are more. Read in
@@ -244,10 +251,12 @@ function readSyncRetrying(fd: number, buffer: Buffer): number {
  * file through `unicode.BOMOverride(unicode.UTF8.NewDecoder())`.
  */
 export function decodeText(bytes: Buffer): string {
-  if (bytes[0] === 0xff && bytes[1] === 0xfe) return bytes.subarray(2).toString('utf16le');
+  // A lone trailing byte is no character: U+FFFD marks it, as Go's UTF-16 decoder does.
+  const odd = bytes.length % 2 === 1 ? '\uFFFD' : '';
+  const units = bytes.subarray(2, bytes.length - (bytes.length % 2));
+  if (bytes[0] === 0xff && bytes[1] === 0xfe) return units.toString('utf16le') + odd;
   if (bytes[0] === 0xfe && bytes[1] === 0xff) {
-    const swapped = Buffer.from(bytes.subarray(2, bytes.length - (bytes.length % 2)));
-    return swapped.swap16().toString('utf16le');
+    return Buffer.from(units).swap16().toString('utf16le') + odd;
   }
   const text = bytes.toString('utf8');
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;

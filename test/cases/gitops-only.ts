@@ -423,6 +423,27 @@ const byMode: PolicyCase[] = [
     request: { operation: 'UPDATE', oldObject: deployment, userInfo: USERS.alice },
     expect: 'excepted',
   },
+  {
+    name: 'person runs kubectl exec into a Pod covered by an exception of kind Pod',
+    policy: POLICY,
+    config: {
+      ...managed(),
+      exceptions: [
+        {
+          name: 'payments-api-debugging',
+          policies: [POLICY],
+          namespace: MANAGED,
+          kind: 'Pod',
+          objectName: 'api-*',
+          reason: 'incident INC-88: vendor support session',
+          expires: '2099-01-31',
+        },
+      ],
+    },
+    object: execOptions,
+    request: connect('exec', USERS.alice),
+    expect: 'excepted',
+  },
 ];
 
 /**

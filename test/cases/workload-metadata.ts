@@ -132,6 +132,18 @@ export const cases: PolicyCase[] = [
     ],
   },
   {
+    name: 'pod with a number for its owner label',
+    policy: POLICY,
+    object: pod('numbered-owner', undefined, {
+      labels: { owner: 123 as unknown as string, 'data-classification': 'internal' },
+    }),
+    expect: 'denied',
+    reasons: ['missingLabel'],
+    messageIncludes: [
+      'Pod has a non-string label "owner"; set the label owner to a non-empty value',
+    ],
+  },
+  {
     name: 'deployment labelled, its pod template not',
     policy: POLICY,
     object: deployment('web', LABELS, { app: 'web' }),

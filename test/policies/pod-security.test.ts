@@ -166,7 +166,10 @@ const mutationCases: MutationCase[] = [
   {
     name: 'one container sets runAsUser 0 and no runAsNonRoot of its own',
     object: pod(edit(bareSpec(), ['containers', 0, 'securityContext'], { runAsUser: 0 })),
-    untouched: ['/spec/securityContext/runAsNonRoot'],
+    untouched: [
+      '/spec/securityContext/runAsNonRoot',
+      '/spec/containers/0/securityContext/runAsNonRoot',
+    ],
     reasonsAfter: ['runAsNonRoot', 'runAsUser'],
   },
   {
@@ -179,7 +182,7 @@ const mutationCases: MutationCase[] = [
       ]),
     ),
     untouched: ['/spec/securityContext/runAsNonRoot'],
-    reasonsAfter: ['runAsNonRoot', 'runAsUser'],
+    reasonsAfter: ['runAsUser'],
   },
   {
     name: 'container drops NET_RAW but not ALL',
@@ -352,6 +355,23 @@ describe('pod-security mutation', () => {
     const reasons = [...new Set(judged.results.map((r) => r.finding.reason))].sort();
     expect(reasons).toEqual([...(c.reasonsAfter ?? [])].sort());
     if (!c.reasonsAfter || c.request?.operation === 'UPDATE') expect(judged.allowed).toBe(true);
+  });
+
+  it("a container that runs as user 0 keeps its siblings' runAsNonRoot default", async () => {
+    const spec = edits(bareSpec(), [
+      [['containers', 0, 'securityContext'], { runAsUser: 0 }],
+      [['containers', 1], bareContainer('sidecar')],
+    ]);
+    const { after } = await mutated(pod(spec));
+    const sc = (list: string, i: number) =>
+      (((after.spec as Record<string, unknown[]>)[list]![i] as Record<string, unknown>)
+        .securityContext ?? {}) as Record<string, unknown>;
+    expect(
+      (after.spec as Record<string, Record<string, unknown>>).securityContext,
+    ).not.toHaveProperty('runAsNonRoot');
+    expect(sc('containers', 0)).not.toHaveProperty('runAsNonRoot');
+    expect(sc('containers', 1).runAsNonRoot).toBe(true);
+    expect(sc('initContainers', 0).runAsNonRoot).toBe(true);
   });
 
   it('a mutated pod is never denied for what mutation fixes', async () => {

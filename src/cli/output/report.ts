@@ -69,6 +69,8 @@ export interface CheckReport {
   skipUnparsable: boolean;
   /** The user objects were judged as applied by (`--as`); undefined for `phi-guard-check`. */
   as?: string;
+  /** True when gitops-secrets runs, which judges Secrets by who applies them. */
+  secretsByIdentity?: boolean;
   durationMs: number;
 }
 

@@ -65,7 +65,7 @@ function summaryLines(report: CheckReport, s: CheckSummary): string[] {
 // gitops-secrets judges who applies a Secret: without --as, check applies everything as a person,
 // so a plain Secret that Argo CD or Flux would be refused for passes. Said once, where CI shows it.
 function identityNote(report: CheckReport): string[] {
-  if (report.as !== undefined) return [];
+  if (report.as !== undefined || !report.secretsByIdentity) return [];
   const secrets = report.files.flatMap((f) => f.objects).filter((o) => o.kind === 'Secret').length;
   if (secrets === 0) return [];
   return [
