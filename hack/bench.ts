@@ -438,6 +438,10 @@ function printTable(rows: Row[], half: Row[], rss: { server: number; ceiling: nu
     line([scenario, f(r.rps, 0), f(r.p50Ms), f(r.p99Ms), String(r.errors), ok]);
   }
   console.log(
+    '(baseline): the same open loop against the bare server at half of its own peak; where its\n' +
+      'p99 is high too, the load generator sharing the cores sets the figure, not the server.',
+  );
+  console.log(
     `\nPeak RSS (VmHWM): phi-guard ${f(rss.server, 1)} MB, ceiling ${f(rss.ceiling, 1)} MB.`,
   );
   console.log(
