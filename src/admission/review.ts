@@ -141,7 +141,8 @@ function fieldProblem(
 function kindMismatch(value: unknown, kind: string, field: string): string | undefined {
   if (!isRecord(value) || typeof value.kind !== 'string' || value.kind === '') return undefined;
   if (value.kind === kind) return undefined;
-  return `request.${field}.kind ${describe(value.kind)} does not match request.kind.kind ${describe(kind)}`;
+  const [got, want] = [describe(value.kind), describe(kind)];
+  return `request.${field}.kind ${got} does not match request.kind.kind ${want}`;
 }
 
 /**

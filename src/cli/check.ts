@@ -118,11 +118,12 @@ function describeValidConfig(path: string, engine: Engine): string {
   // Valid, but worth saying: an expired exception is ignored, so what it allowed is denied again.
   const expired = exceptions
     .filter((e) => e.expires.getTime() < now)
-    .map(
-      (e) =>
-        `  note: exception ${JSON.stringify(e.name)} expired on ${e.expires.toISOString().slice(0, 10)} ` +
-        'and is ignored; renew its expires date or remove it',
-    );
+    .map((e) => {
+      const day = e.expires.toISOString().slice(0, 10);
+      const name = JSON.stringify(e.name);
+      const fix = 'renew its expires date or remove it';
+      return `  note: exception ${name} expired on ${day} and is ignored; ${fix}`;
+    });
   return [
     `config ${path} is valid`,
     ...modes,
