@@ -303,7 +303,8 @@ describe('check config handling', () => {
   it('--config alone names an expired exception, which is valid but ignored', async () => {
     const config = join(mkdtempSync(join(tmpdir(), 'phi-guard-expired-')), 'config.yaml');
     const exception = (name: string, expires: string) =>
-      `  - { name: ${name}, policies: [pod-security], reason: vendor image, expires: "${expires}" }\n`;
+      `  - { name: ${name}, policies: [pod-security], reason: vendor image, ` +
+      `expires: "${expires}" }\n`;
     writeFileSync(
       config,
       `exceptions:\n${exception('old-one', '2020-01-01')}${exception('current', '2999-12-31')}`,
@@ -312,7 +313,8 @@ describe('check config handling', () => {
     expect(run.code).toBe(0);
     expect(run.out).toContain('  exceptions: 2\n');
     expect(run.out).toContain(
-      '  note: exception "old-one" expired on 2020-01-01 and is ignored; renew its expires date or remove it',
+      '  note: exception "old-one" expired on 2020-01-01 and is ignored; ' +
+        'renew its expires date or remove it',
     );
     expect(run.out).not.toContain('"current"');
   });

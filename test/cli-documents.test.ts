@@ -19,7 +19,8 @@ import {
   parseManifests,
   readManifestFile,
 } from '../src/cli/documents.js';
-import { offlineInput, resourceOf } from '../src/cli/offline.js';
+import { offlineInput } from '../src/cli/offline.js';
+import { resourceOf } from '../src/engine/resources.js';
 
 const FIXTURES = join(import.meta.dirname, 'fixtures', 'cli');
 

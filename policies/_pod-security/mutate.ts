@@ -98,8 +98,7 @@ function containerFields(
   ) {
     fields.push([['capabilities', 'drop'], ['ALL']]);
   }
-  const user = isSet(sc.runAsUser) ? sc.runAsUser : podSc.runAsUser;
-  if (inherited.runAsNonRoot && !isSet(sc.runAsNonRoot) && !runsAsRoot(user)) {
+  if (inherited.runAsNonRoot && !isSet(sc.runAsNonRoot) && !runsAsRoot(effectiveUser(sc, podSc))) {
     fields.push([['runAsNonRoot'], true]);
   }
   if (!windows && inherited.seccompProfile && !isSet(sc.seccompProfile)) {
@@ -116,12 +115,16 @@ function runsAsRoot(runAsUser: unknown): boolean {
   return runAsUser === 0;
 }
 
+// The user a container runs as: its own runAsUser, else the pod's (Kubernetes inheritance).
+function effectiveUser(sc: Record<string, unknown>, podSc: Record<string, unknown>): unknown {
+  return isSet(sc.runAsUser) ? sc.runAsUser : podSc.runAsUser;
+}
+
 /** True when some container would inherit a pod-level runAsNonRoot while running as user 0. */
 function rootUserInherits(containers: ContainerView[], podSc: Record<string, unknown>): boolean {
   return containers.some((c) => {
-    if (isSet(securityContextField(c, 'runAsNonRoot'))) return false;
-    const own = securityContextField(c, 'runAsUser');
-    return runsAsRoot(isSet(own) ? own : podSc.runAsUser);
+    const sc = isRecord(c.container.securityContext) ? c.container.securityContext : {};
+    return !isSet(sc.runAsNonRoot) && runsAsRoot(effectiveUser(sc, podSc));
   });
 }
 

@@ -116,10 +116,8 @@ function fieldProblem(
     if (value !== undefined && value !== null && !isRecord(value)) {
       return `request.${field} must be a JSON object or null, got ${typeName(value)}`;
     }
-  }
-  for (const field of ['object', 'oldObject'] as const) {
-    const problem = kindMismatch(r[field], kind, field);
-    if (problem !== undefined) return problem;
+    const mismatch = kindMismatch(value, kind, field);
+    if (mismatch !== undefined) return mismatch;
   }
   for (const field of ['object', 'oldObject', 'options'] as const) {
     if (nestedDeeperThan(r[field], MAX_DEPTH))

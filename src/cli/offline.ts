@@ -11,6 +11,7 @@ import { Engine, type AdmissionInput, type Decision } from '../engine/engine.js'
 import { loadPolicies } from '../engine/registry.js';
 import { loadConfig } from '../config/load.js';
 import { isRecord } from '../engine/paths.js';
+import { resourceOf } from '../engine/resources.js';
 import type { ClusterLookup, KubeObject, UserInfo } from '../engine/policy.js';
 
 const { applyPatch, deepClone } = fastJsonPatch;
@@ -81,10 +82,6 @@ export const CLUSTER_SCOPED_KINDS: ReadonlySet<string> = new Set([
   'GatewayClass',
 ]);
 
-// Resources whose plural is not the regular one (apimachinery's UnsafeGuessKindToResource adds
-// "es" after an s, "ies" for a y, "s" otherwise; Endpoints is registered under its own name).
-const IRREGULAR_RESOURCES: Readonly<Record<string, string>> = { Endpoints: 'endpoints' };
-
 /** Options of offlineInput. */
 export interface OfflineInputOptions {
   /** Namespace for namespaced objects that name none; `default` when unset (as kubectl). */
@@ -135,16 +132,6 @@ export function offlineInput(
 function splitApiVersion(apiVersion: string): [string, string] {
   const slash = apiVersion.indexOf('/');
   return slash < 0 ? ['', apiVersion] : [apiVersion.slice(0, slash), apiVersion.slice(slash + 1)];
-}
-
-/** Lower-case plural resource name of a kind, as apimachinery guesses it. */
-export function resourceOf(kind: string): string {
-  const irregular = IRREGULAR_RESOURCES[kind];
-  if (irregular) return irregular;
-  const singular = kind.toLowerCase();
-  if (singular.endsWith('s')) return `${singular}es`;
-  if (singular.endsWith('y')) return `${singular.slice(0, -1)}ies`;
-  return `${singular}s`;
 }
 
 // Same convention as the engine's AdmissionInput.name: a generateName prefix followed by `*`.

@@ -9,6 +9,7 @@
 import fastJsonPatch from 'fast-json-patch';
 import type { Config, PolicyException } from '../config/schema.js';
 import { matchesAny, globMatch } from './glob.js';
+import { resourceOf } from './resources.js';
 import type {
   ClusterLookup,
   Finding,
@@ -133,12 +134,10 @@ function refKind(input: Partial<Pick<AdmissionInput, 'kind' | 'resource' | 'subR
   return PARENT_KINDS[resource] ?? `${resource}/${subResource}`;
 }
 
-// True when `resource` is the plural of `kind` (pods/Pod, ingresses/Ingress,
-// networkpolicies/NetworkPolicy, endpoints/Endpoints), the kind of the resource itself.
+// True when `resource` is the kind's own resource (pods/Pod, ingresses/Ingress,
+// networkpolicies/NetworkPolicy, endpoints/Endpoints), so the request's kind names the object.
 function isKindOf(kind: string, resource: string): boolean {
-  const k = kind.toLowerCase();
-  const plurals = [k, `${k}s`, `${k}es`, k.endsWith('y') ? `${k.slice(0, -1)}ies` : ''];
-  return resource === '' || plurals.includes(resource);
+  return resource === '' || resource === resourceOf(kind);
 }
 
 /**

@@ -128,7 +128,8 @@ export const cases: PolicyCase[] = [
     expect: 'denied',
     reasons: ['missingLabel'],
     messageIncludes: [
-      'metadata.labels.owner: Pod has an empty label "owner"; set the label owner to a non-empty value',
+      'metadata.labels.owner: Pod has an empty label "owner"; ' +
+        'set the label owner to a non-empty value',
     ],
   },
   {
